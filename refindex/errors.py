@@ -1,0 +1,40 @@
+"""The errors refindex raises: one small hierarchy, each naming the file, key and problem."""
+
+from __future__ import annotations
+
+
+class RefindexError(Exception):
+    """Base of every error refindex raises on purpose."""
+
+
+class ContainerError(RefindexError):
+    """A container (HDF5, NetCDF4, ...) is corrupt, truncated or of an unknown kind."""
+
+
+class UnsupportedFeatureError(RefindexError):
+    """A dataset uses a feature that cannot be referenced exactly and is too big to inline."""
+
+    def __init__(self, file: str, dataset: str, feature: str, hint: str = "") -> None:
+        self.file, self.dataset, self.feature = file, dataset, feature
+        message = f"{file}: dataset {dataset!r}: {feature}"
+        super().__init__(f"{message}; {hint}" if hint else message)
+
+
+class SidecarError(RefindexError):
+    """A sidecar is malformed, truncated or of an unknown version."""
+
+
+class SourceNotFoundError(RefindexError):
+    """A source named by a sidecar (or given to scan) does not exist."""
+
+
+class SourceChangedError(RefindexError):
+    """A source differs from the one the sidecar was made from (size, ETag, last-modified)."""
+
+
+class SourcePolicyError(RefindexError):
+    """A sidecar names a source that the source policy does not allow."""
+
+
+class FetchError(RefindexError):
+    """Bytes could not be fetched after retries; names the source, range and cause."""

@@ -1,0 +1,124 @@
+"""Scanning: read a container's metadata (locally or remotely) and build its Index.
+
+The container kind is chosen by magic bytes, never by file name.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+
+from refindex import __version__
+from refindex.errors import ContainerError, SourceNotFoundError
+from refindex.index import Index, Source
+from refindex.io import ReadEngine, ReadOptions, RemoteFile, open_container
+from refindex.scan.hdf5.scanner import Hdf5Scanner, Progress
+from refindex.scan.options import ScanOptions
+
+__all__ = ["scan", "ScanOptions", "ScanResult", "container_kind"]
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+NETCDF3_SIGNATURE = b"CDF"
+# HDF5 looks for its superblock at 0, 512, 1024, 2048, ... (after a user block).
+_HDF5_SUPERBLOCK_OFFSETS = (0, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What a scan produced and cost: ``fetched`` bytes in ``requests`` reads, ``seconds``."""
+
+    index: Index
+    url: str
+    size: int
+    fetched: int
+    requests: int
+    seconds: float
+    skipped: list[str] = field(default_factory=list)
+
+
+def normalize_location(location: str | os.PathLike) -> str:
+    """An absolute local path, or the URL as given."""
+    text = os.fspath(location)
+    if text.startswith("file://"):
+        text = text[len("file://"):]
+    if "://" in text:
+        return text
+    return str(Path(text).expanduser().resolve())
+
+
+def container_kind(head: bytes) -> str | None:
+    """``"hdf5"`` or ``"netcdf3"`` from a container's first bytes, else None."""
+    for offset in _HDF5_SUPERBLOCK_OFFSETS:
+        if head[offset:offset + len(HDF5_SIGNATURE)] == HDF5_SIGNATURE:
+            return "hdf5"
+    if head[:3] == NETCDF3_SIGNATURE and head[3:4] in (b"\x01", b"\x02", b"\x05"):
+        return "netcdf3"
+    return None
+
+
+def scan(location: str | os.PathLike, options: ScanOptions | None = None,
+         read_options: ReadOptions | None = None, progress: Progress | None = None,
+         index: Index | None = None) -> ScanResult:
+    """Scan one container into ``index`` (a new Index when None); see :class:`ScanOptions`."""
+    options = options or ScanOptions()
+    url = normalize_location(location)
+    engine = ReadEngine(read_options or ReadOptions.from_env())
+    started = time.perf_counter()
+    info = engine.info_sync(url)
+    index = index if index is not None else Index()
+    index.generator = {"name": "refindex", "version": __version__}
+    remote = "://" in url
+    # The HEAD above already pinned size and ETag: the remote file reuses them.
+    opened = RemoteFile(engine, url, info.size, etag=info.etag) if remote else open_container(
+        url, engine)
+    with opened as fileobj:
+        head = fileobj.read(max(_HDF5_SUPERBLOCK_OFFSETS) + len(HDF5_SIGNATURE))
+        fileobj.seek(0)
+        kind = container_kind(head)
+        if kind != "hdf5":
+            what = "a NetCDF3 (classic) file, which is not supported yet" if kind else (
+                "not an HDF5 or NetCDF4 file (no HDF5 signature)")
+            raise ContainerError(f"{url}: {what}")
+        source = Source(options.url or url, info.size, info.etag, info.last_modified)
+        source_id = index.add_source(source)
+        resolver = _ExternalSources(index, url, options.url or url)
+        scanner_options = options.replace(file_size=info.size)
+        try:
+            with h5py.File(fileobj, "r") as file:
+                scanner = Hdf5Scanner(file, index, source_id, url, scanner_options,
+                                      resolver, progress)
+                scanner.scan()
+        except (OSError, RuntimeError) as exc:
+            # h5py reports corrupt or truncated metadata as OSError/RuntimeError.
+            raise ContainerError(f"{url}: cannot read HDF5 metadata ({exc}); "
+                                 "the file may be corrupt or truncated") from None
+        fetched = fileobj.bytes_fetched if remote else 0
+        requests = fileobj.requests + 1 if remote else 0
+    return ScanResult(index, source.url, info.size, fetched, requests,
+                      time.perf_counter() - started, scanner.skipped)
+
+
+class _ExternalSources:
+    """Source ids for files a container points to (external links, external raw storage):
+    relative names resolve against the container's own location, as readers will see it."""
+
+    def __init__(self, index: Index, scanned_url: str, recorded_url: str) -> None:
+        self.index, self.scanned_url, self.recorded_url = index, scanned_url, recorded_url
+
+    def __call__(self, name: str) -> int:
+        if "://" in name or os.path.isabs(name):
+            target = name
+        elif "://" in self.recorded_url:
+            target = posixpath.join(posixpath.dirname(self.recorded_url), name)
+        else:
+            target = str(Path(self.recorded_url).parent / name)
+        if "://" not in target and not Path(target).exists():
+            raise SourceNotFoundError(f"{self.scanned_url}: external file {name!r} not found "
+                                      f"(looked for {target})")
+        size = Path(target).stat().st_size if "://" not in target else None
+        return self.index.add_source(Source(target, size))

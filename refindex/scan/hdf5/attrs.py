@@ -1,0 +1,217 @@
+"""HDF5 attributes → JSON-able ``.zattrs`` values, dropping HDF5/NetCDF4 bookkeeping.
+
+Encoding rules (``attr_to_json``), chosen to match kerchunk where it is exact and to stay
+lossless where kerchunk is not:
+
+* numbers → ``int``/``float``/``bool``; non-finite floats → ``"NaN"``, ``"Infinity"``,
+  ``"-Infinity"``; complex → ``[real, imag]`` (parts encoded as floats);
+* ``bytes`` (fixed-length strings) → ``str``, decoded as UTF-8, or, when they are not valid
+  UTF-8, as Latin-1 (legacy files carry Latin-1 text such as ``"°C"``; Latin-1 maps each byte
+  to one character, so nothing is dropped); variable-length strings stay ``str``;
+* arrays → nested lists; a one-element array → its element (netCDF stores every scalar
+  attribute as a 1-element array; netCDF4-python and kerchunk show the element);
+* records (compounds) → ``{field: value}``; enums → their integer values;
+* object and region references → the referenced object's path (``""`` if null);
+* variable-length sequences → lists; opaque bytes → base64 ``str``; datetime64 → ISO 8601
+  ``str`` (``"NaT"``); timedelta64 → its integer count in its own unit;
+* ``h5py.Empty`` (a null dataspace) → ``None``.
+
+CF attributes (``_FillValue``, ``scale_factor``, ``add_offset``, ``units``, ``valid_range``, ...)
+are kept as stored. :func:`decode_attr_for_compare` inverts the rules given h5py's value, so a
+test can assert that what zarr reads back equals what h5py reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import warnings
+from typing import Any
+
+import h5py
+import numpy as np
+
+from refindex.scan.hdf5.json_numbers import (
+    complex_from_json,
+    complex_to_json,
+    float_from_json,
+    float_to_json,
+)
+from refindex.scan.hdf5.types import reference_path
+
+__all__ = ["HIDDEN_ATTRS", "attr_to_json", "decode_attr_for_compare", "encode_attrs"]
+
+# Attributes the HDF5 dimension-scale API and netCDF-C write for their own bookkeeping; the
+# same set h5netcdf hides and kerchunk and VirtualiZarr drop. DIMENSION_LIST/REFERENCE_LIST
+# hold object references between variables and their dimension scales (the dimension names
+# reach Zarr as _ARRAY_DIMENSIONS instead); _Netcdf4Dimid/_Netcdf4Coordinates are netCDF-C's
+# dimension ids; _NCProperties/_nc3_strict record the writing library and file flavour.
+HIDDEN_ATTRS = frozenset(
+    {
+        "DIMENSION_LIST",
+        "REFERENCE_LIST",
+        "_Netcdf4Dimid",
+        "_Netcdf4Coordinates",
+        "_NCProperties",
+        "_nc3_strict",
+    }
+)
+
+
+def encode_attrs(obj: h5py.Group | h5py.Dataset) -> dict[str, Any]:
+    """Every user attribute of ``obj`` as JSON-able values, bookkeeping attributes dropped.
+
+    Attributes h5py cannot read (types NumPy has no equivalent for) are left out with a
+    warning naming them, rather than failing the whole scan.
+    """
+    out: dict[str, Any] = {}
+    for name in obj.attrs:
+        if name in HIDDEN_ATTRS:
+            continue
+        try:
+            value = obj.attrs[name]
+        except (OSError, TypeError, ValueError) as e:
+            warnings.warn(
+                f"{obj.file.filename}: {obj.name}: attribute {name!r} skipped: {e}", stacklevel=2
+            )
+            continue
+        if not _is_bookkeeping(obj, name, value):
+            out[name] = attr_to_json(value, obj.file)
+    return out
+
+
+def _is_bookkeeping(obj: h5py.Group | h5py.Dataset, name: str, value: Any) -> bool:
+    # CLASS and NAME mean "this is a dimension scale called ..." only on dimension scales;
+    # elsewhere they are ordinary attributes (e.g. CLASS="IMAGE" of the HDF5 image spec),
+    # which kerchunk drops too eagerly.
+    is_scale = isinstance(obj, h5py.Dataset) and h5py.h5ds.is_scale(obj.id)
+    if name == "CLASS":
+        return is_scale or _as_bytes(value) == b"DIMENSION_SCALE"
+    return name == "NAME" and is_scale
+
+
+def _as_bytes(value: Any) -> bytes | None:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return None
+
+
+def attr_to_json(value: Any, file: h5py.File | None = None) -> Any:
+    """One attribute value as h5py reads it → a JSON-able value (see the module rules).
+
+    ``file`` resolves references; without it a reference is an error.
+    """
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0]
+    if isinstance(value, h5py.Empty):
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return decode_text(value)
+    if isinstance(value, h5py.Reference):
+        if file is None:
+            raise ValueError("a reference attribute needs the file to resolve it")
+        return reference_path(file, value)
+    if isinstance(value, np.ndarray):
+        return [attr_to_json(item, file) for item in value]
+    if isinstance(value, np.generic):
+        return _scalar_to_json(value, file)
+    if isinstance(value, list | tuple):
+        return [attr_to_json(item, file) for item in value]
+    if isinstance(value, bool | int | float):
+        return _scalar_to_json(np.asarray(value)[()], file)
+    raise TypeError(f"no JSON form for attribute value {value!r} of type {type(value)}")
+
+
+def _scalar_to_json(value: np.generic, file: h5py.File | None) -> Any:
+    kind = value.dtype.kind
+    if kind == "b":
+        return bool(value)
+    if kind in "iu":
+        return int(value)
+    if kind == "f":
+        return float_to_json(value)
+    if kind == "c":
+        return complex_to_json(value)
+    if kind == "S":
+        return decode_text(bytes(value))
+    if kind == "U":
+        return str(value)
+    if kind == "M":
+        return np.datetime_as_string(value)
+    if kind == "m":
+        return int(value.view("i8"))
+    if kind == "V" and value.dtype.fields is not None:
+        return {name: attr_to_json(value[name], file) for name in value.dtype.names}
+    if kind == "V":
+        return base64.b64encode(value.tobytes()).decode("ascii")
+    return attr_to_json(value.item(), file)
+
+
+def decode_text(raw: bytes) -> str:
+    """Bytes of an HDF5 string as text: UTF-8, or Latin-1 when not valid UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def decode_attr_for_compare(encoded: Any, like: Any, file: h5py.File | None = None) -> Any:
+    """Rebuild a value shaped and typed like h5py's ``like`` from its JSON form ``encoded``.
+
+    For tests: ``decode_attr_for_compare(zarr_attrs[name], h5_obj.attrs[name], file)`` equals
+    h5py's value (NaN-aware, e.g. with ``numpy.testing.assert_array_equal``), except that
+    references come back as the path strings they were encoded to.
+    """
+    if isinstance(like, h5py.Empty):
+        if encoded is not None:
+            raise ValueError(f"expected null for an empty attribute, got {encoded!r}")
+        return like
+    if isinstance(like, str):
+        return encoded
+    if isinstance(like, bytes):
+        return _encode_text(encoded, like)
+    if isinstance(like, h5py.Reference):
+        return encoded
+    if isinstance(like, np.ndarray):
+        out = np.empty(like.shape, dtype=like.dtype)
+        if like.size == 1:
+            out.reshape(-1)[0] = decode_attr_for_compare(encoded, like.reshape(-1)[0], file)
+            return out
+        for i, (item, item_like) in enumerate(zip(encoded, like, strict=True)):
+            out[i] = decode_attr_for_compare(item, item_like, file)
+        return out
+    if isinstance(like, np.generic):
+        return _scalar_from_json(encoded, like)
+    return encoded
+
+
+def _scalar_from_json(encoded: Any, like: np.generic) -> Any:
+    kind = like.dtype.kind
+    if kind == "f":
+        return like.dtype.type(float_from_json(encoded))
+    if kind == "c":
+        return like.dtype.type(complex_from_json(encoded))
+    if kind == "S":
+        return like.dtype.type(_encode_text(encoded, bytes(like)))
+    if kind == "M":
+        return np.datetime64(encoded).astype(like.dtype)
+    if kind == "m":
+        return np.timedelta64(encoded, np.datetime_data(like.dtype)[0])
+    if kind == "V" and like.dtype.fields is not None:
+        fields = [decode_attr_for_compare(encoded[n], like[n]) for n in like.dtype.names]
+        return np.array(tuple(fields), dtype=like.dtype)[()]
+    if kind == "V":
+        return np.frombuffer(base64.b64decode(encoded), dtype=like.dtype)[0]
+    return like.dtype.type(encoded)
+
+
+def _encode_text(text: str, like: bytes) -> bytes:
+    # The encoder chose UTF-8 or Latin-1 by whether the bytes were valid UTF-8; so does this.
+    try:
+        like.decode("utf-8")
+    except UnicodeDecodeError:
+        return text.encode("latin-1")
+    return text.encode("utf-8")

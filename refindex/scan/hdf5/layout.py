@@ -1,0 +1,160 @@
+"""Where a dataset's bytes are: chunked, contiguous, compact, external or virtual storage,
+as chunk references (source id, offset, length) or inline bytes."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+from h5py import h5d
+
+from refindex.index import ChunkTable
+
+# Contiguous datasets larger than this are cut into row blocks, so that a slice of a
+# 1 GiB variable does not have to fetch all of it (each block is a plain byte range).
+CONTIGUOUS_BLOCK = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The chunking a dataset is exposed with and the references of its chunks.
+
+    ``masks`` holds HDF5's per-chunk filter masks (chunked layout only, else all zero);
+    ``kind`` names the HDF5 layout for messages.
+    """
+
+    kind: str
+    chunk_shape: tuple[int, ...]
+    table: ChunkTable
+    masks: np.ndarray
+
+
+class LayoutError(Exception):
+    """The layout cannot be referenced; the message names the feature."""
+
+
+def layout_kind(dset: h5py.Dataset) -> str:
+    layout = dset.id.get_create_plist().get_layout()
+    if layout == h5d.CHUNKED:
+        return "chunked"
+    if layout == h5d.COMPACT:
+        return "compact"
+    if layout == h5d.VIRTUAL:
+        return "virtual"
+    if dset.id.get_create_plist().get_external_count() > 0:
+        return "external"
+    return "contiguous"
+
+
+def chunked_layout(dset: h5py.Dataset, source: int) -> Layout:
+    """References of every written chunk (``chunk_iter``); unwritten chunks stay absent."""
+    chunk_shape = tuple(dset.chunks)
+    grid = tuple(-(-s // c) for s, c in zip(dset.shape, chunk_shape, strict=True))
+    table = ChunkTable(grid)
+    masks = np.zeros(len(table), dtype=np.uint32)
+    offsets: list[tuple[int, ...]] = []
+    addresses: list[int] = []
+    sizes: list[int] = []
+    filter_masks: list[int] = []
+
+    def visit(info) -> None:
+        offsets.append(info.chunk_offset)
+        addresses.append(info.byte_offset)
+        sizes.append(info.size)
+        filter_masks.append(info.filter_mask)
+
+    if math.prod(grid):
+        dset.id.chunk_iter(visit)
+    if offsets:
+        coords = np.asarray(offsets, dtype=np.int64) // np.asarray(chunk_shape, dtype=np.int64)
+        flat = np.ravel_multi_index(coords.T, grid)
+        table.source[flat] = source
+        table.offset[flat] = np.asarray(addresses, dtype=np.int64)
+        table.length[flat] = np.asarray(sizes, dtype=np.int64)
+        masks[flat] = np.asarray(filter_masks, dtype=np.uint32)
+    return Layout("chunked", chunk_shape, table, masks)
+
+
+def dominant_mask(layout: Layout) -> int:
+    """The filter mask most written chunks have (0 when none are written)."""
+    present = layout.masks[layout.table.present()]
+    if present.size == 0:
+        return 0
+    return Counter(present.tolist()).most_common(1)[0][0]
+
+
+def contiguous_layout(dset: h5py.Dataset, source: int, file_size: int | None) -> Layout:
+    """Contiguous storage as row blocks of about CONTIGUOUS_BLOCK bytes (one block when small);
+    storage never allocated reads as the fill value."""
+    shape = dset.shape
+    address = dset.id.get_offset()
+    rows = _rows_per_block(shape, dset.dtype.itemsize, address, file_size)
+    chunk_shape = (rows, *shape[1:]) if shape else ()
+    grid = (-(-shape[0] // rows), *([1] * (len(shape) - 1))) if shape else ()
+    table = ChunkTable(grid)
+    if address is not None and dset.id.get_storage_size() > 0:
+        block = math.prod(chunk_shape) * dset.dtype.itemsize
+        for i in range(len(table)):
+            table.set(i, source, address + i * block, block)
+    return Layout("contiguous", chunk_shape, table, np.zeros(len(table), dtype=np.uint32))
+
+
+def _rows_per_block(
+    shape: tuple[int, ...], itemsize: int, address: int | None, file_size: int | None
+) -> int:
+    if not shape or shape[0] == 0:
+        return max(shape[0], 1) if shape else 1
+    row_bytes = math.prod(shape[1:]) * itemsize
+    total = shape[0] * row_bytes
+    if total <= CONTIGUOUS_BLOCK or row_bytes == 0:
+        return shape[0]
+    rows = max(1, CONTIGUOUS_BLOCK // row_bytes)
+    # A divisor of the row count keeps every block inside the dataset's bytes.
+    for candidate in range(rows, max(rows // 8, 1) - 1, -1):
+        if shape[0] % candidate == 0:
+            return candidate
+    # Otherwise the last block reaches past the dataset (Zarr wants full-size chunks and
+    # crops them); that is only safe while it stays inside the file.
+    end = (address or 0) + -(-shape[0] // rows) * rows * row_bytes
+    if address is not None and file_size is not None and end <= file_size:
+        return rows
+    return shape[0]
+
+
+def external_layout(dset: h5py.Dataset, resolve_source) -> Layout:
+    """External raw storage: one chunk for a single segment, or one row block per segment when
+    all segments are the same whole number of rows; anything else is a LayoutError.
+
+    ``resolve_source(name)`` turns an external file name into a source id."""
+    dcpl = dset.id.get_create_plist()
+    segments = [dcpl.get_external(i) for i in range(dcpl.get_external_count())]
+    shape = dset.shape
+    total = math.prod(shape) * dset.dtype.itemsize
+    row_bytes = math.prod(shape[1:]) * dset.dtype.itemsize if shape else total
+    seg_bytes = segments[0][2]
+    if len(segments) == 1:
+        chunk_shape, block = shape, total
+    elif (
+        shape
+        and row_bytes
+        and seg_bytes % row_bytes == 0
+        and all(size == seg_bytes for _, _, size in segments)
+        and seg_bytes * len(segments) == total
+    ):
+        chunk_shape, block = (seg_bytes // row_bytes, *shape[1:]), seg_bytes
+    else:
+        raise LayoutError(
+            f"external raw storage in {len(segments)} segments that are not "
+            "equal whole numbers of rows"
+        )
+    grid = tuple(-(-s // c) for s, c in zip(shape, chunk_shape, strict=True))
+    table = ChunkTable(grid)
+    for i in range(len(table)):
+        name, offset, _ = segments[i]
+        table.set(
+            i, resolve_source(name.decode() if isinstance(name, bytes) else name), offset, block
+        )
+    return Layout("external", tuple(chunk_shape), table, np.zeros(len(table), dtype=np.uint32))

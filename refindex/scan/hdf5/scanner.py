@@ -1,0 +1,253 @@
+"""Walk an HDF5 / NetCDF4 file with h5py and build its Index: groups, arrays with Zarr v2
+metadata, and a chunk table per array. Only metadata is read, except for what must be inlined
+(compact datasets, variable-length values, chunks HDF5 stored with a different filter mask)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import h5py
+import numcodecs
+import numpy as np
+
+from refindex.codecs import UnsupportedCodecError, codecs_for, filters_of
+from refindex.errors import UnsupportedFeatureError
+from refindex.index import ArrayNode, ChunkTable, Index
+from refindex.scan.hdf5.attrs import encode_attrs
+from refindex.scan.hdf5.dims import DimensionNamer, is_dimension_only, variable_name
+from refindex.scan.hdf5.layout import (
+    Layout,
+    LayoutError,
+    chunked_layout,
+    contiguous_layout,
+    dominant_mask,
+    external_layout,
+    layout_kind,
+)
+from refindex.scan.hdf5.types import TypePlan, encode_inline, plan_type
+from refindex.scan.options import ScanOptions
+
+Progress = Callable[[str, int], None]
+
+
+class Hdf5Scanner:
+    """Builds the Index of one open HDF5 file.
+
+    ``source_id`` is the id of the file's own source in ``index``; ``resolve_source(path)``
+    gives a source id for another file (external links, external raw storage).
+    """
+
+    def __init__(
+        self,
+        file: h5py.File,
+        index: Index,
+        source_id: int,
+        name: str,
+        options: ScanOptions,
+        resolve_source: Callable[[str], int],
+        progress: Progress | None = None,
+    ) -> None:
+        self.file, self.index, self.source_id, self.name = file, index, source_id, name
+        self.options, self.resolve_source, self.progress = options, resolve_source, progress
+        self.dims = DimensionNamer()
+        self.skipped: list[str] = []
+
+    def scan(self) -> Index:
+        self.index.groups[""] = encode_attrs(self.file)
+        self._group(self.file, "", ancestors=frozenset({_identity(self.file)}))
+        return self.index
+
+    def _group(self, group: h5py.Group, path: str, ancestors: frozenset) -> None:
+        for name in group:
+            child_path = f"{path}/{variable_name(name)}" if path else variable_name(name)
+            obj = self._resolve_link(group, name, child_path)
+            if obj is None:
+                continue
+            if isinstance(obj, h5py.Group):
+                if _identity(obj) in ancestors:
+                    self.skipped.append(f"{child_path}: link back to an enclosing group")
+                    continue
+                self.index.groups[child_path] = encode_attrs(obj)
+                self._group(obj, child_path, ancestors | {_identity(obj)})
+            elif isinstance(obj, h5py.Dataset) and not is_dimension_only(obj):
+                self._dataset(obj, child_path, path)
+
+    def _resolve_link(self, group: h5py.Group, name: str, path: str):
+        link = group.get(name, getlink=True)
+        try:
+            obj = group[name]
+        except (KeyError, OSError) as exc:
+            kind = type(link).__name__
+            self.skipped.append(f"{path}: {kind} that cannot be resolved ({exc})")
+            return None
+        return obj if isinstance(obj, h5py.Group | h5py.Dataset) else None
+
+    def _dataset(self, dset: h5py.Dataset, path: str, group_path: str) -> None:
+        attrs = encode_attrs(dset)
+        attrs["_ARRAY_DIMENSIONS"] = self.dims.names(dset, group_path)
+        try:
+            node = self._array(dset, path, attrs)
+        except UnsupportedFeatureError as exc:
+            if self.options.on_unsupported != "skip":
+                raise
+            self.skipped.append(str(exc))
+            return
+        self.index.arrays[path] = node
+        if self.progress:
+            self.progress(path, len(node.chunks))
+
+    def _array(self, dset: h5py.Dataset, path: str, attrs: dict) -> ArrayNode:
+        plan = plan_type(dset)
+        if dset.shape is None:  # null dataspace: no elements at all
+            return _node(path, (0,), (1,), plan, None, attrs, ChunkTable((0,)))
+        if math.prod(dset.shape) == 0:
+            chunks = tuple(max(c, 1) for c in (dset.chunks or dset.shape))
+            grid = tuple(-(-s // c) for s, c in zip(dset.shape, chunks, strict=True))
+            return _node(path, dset.shape, chunks, plan, None, attrs, ChunkTable(grid))
+        if not plan.referencable:
+            return self._inline_array(dset, path, attrs, plan, plan.note)
+        kind = layout_kind(dset)
+        if kind == "compact":
+            return self._inline_array(dset, path, attrs, plan, None)
+        if kind == "virtual":
+            return self._inline_array(dset, path, attrs, plan, "virtual dataset (VDS)")
+        try:
+            layout = self._layout(dset, kind)
+        except LayoutError as exc:
+            return self._inline_array(dset, path, attrs, plan, str(exc))
+        if kind != "chunked":
+            return _node(path, dset.shape, layout.chunk_shape, plan, None, attrs, layout.table)
+        return self._chunked_array(dset, path, attrs, plan, layout)
+
+    def _layout(self, dset: h5py.Dataset, kind: str) -> Layout:
+        if kind == "external":
+            return external_layout(dset, self.resolve_source)
+        # A dataset reached through an external link lives in another file.
+        own_file = dset.file == self.file
+        source = self.source_id if own_file else self.resolve_source(dset.file.filename)
+        if kind == "chunked":
+            return chunked_layout(dset, source)
+        return contiguous_layout(dset, source, self.options.file_size if own_file else None)
+
+    def _chunked_array(
+        self, dset: h5py.Dataset, path: str, attrs: dict, plan: TypePlan, layout: Layout
+    ) -> ArrayNode:
+        filters = filters_of(dset.id.get_create_plist())
+        chunk_shape = layout.chunk_shape
+        mask = dominant_mask(layout)
+        try:
+            codecs = codecs_for(filters, dset.dtype, chunk_shape, mask)
+            odd = self._odd_mask_chunks(layout, filters, dset.dtype, codecs)
+        except UnsupportedCodecError as exc:
+            return self._inline_array(dset, path, attrs, plan, str(exc))
+        if odd.size:
+            if self._inline_too_big(odd.size * math.prod(chunk_shape) * dset.dtype.itemsize):
+                raise self._unsupported(
+                    path,
+                    f"{odd.size} chunks stored with a different HDF5 filter mask than the rest",
+                    "raise --max-inline",
+                )
+            self._reencode_chunks(dset, layout, odd, codecs, plan)
+        return _node(path, dset.shape, chunk_shape, plan, codecs or None, attrs, layout.table)
+
+    def _odd_mask_chunks(self, layout: Layout, filters, dtype, codecs: list) -> np.ndarray:
+        """Chunks whose filter mask decodes differently from the array's codecs."""
+        present = layout.table.present()
+        masks = layout.masks[present]
+        odd = []
+        for mask in np.unique(masks).tolist():
+            if codecs_for(filters, dtype, layout.chunk_shape, mask) != codecs:
+                odd.append(present[masks == mask])
+        return np.concatenate(odd) if odd else np.zeros(0, dtype=np.int64)
+
+    def _reencode_chunks(
+        self, dset: h5py.Dataset, layout: Layout, flats: np.ndarray, codecs: list, plan: TypePlan
+    ) -> None:
+        pipeline = [numcodecs.get_codec(dict(c)) for c in codecs]
+        for flat in flats.tolist():
+            coords = layout.table.coords(flat)
+            region = tuple(
+                slice(c * n, min((c + 1) * n, s))
+                for c, n, s in zip(coords, layout.chunk_shape, dset.shape, strict=True)
+            )
+            full = np.zeros(layout.chunk_shape, dtype=dset.dtype)
+            values = dset[region]
+            full[tuple(slice(0, v) for v in values.shape)] = values
+            data = np.ascontiguousarray(full).tobytes()
+            for codec in pipeline:
+                data = codec.encode(data)
+            layout.table.set_inline(flat, bytes(data))
+
+    def _inline_array(
+        self, dset: h5py.Dataset, path: str, attrs: dict, plan: TypePlan, reason: str | None
+    ) -> ArrayNode:
+        """The whole array as one inline chunk; ``reason`` says why it cannot be referenced
+        (None for compact storage, which lives in the file's metadata anyway)."""
+        size = dset.id.get_storage_size() if plan.referencable else _decoded_size(dset)
+        if reason is not None and self._inline_too_big(max(size, dset.nbytes)):
+            raise self._unsupported(
+                path,
+                reason,
+                "raise --max-inline to inline it or --skip-unsupported to leave it out",
+            )
+        values = encode_inline(dset[()], plan)
+        if plan.object_codec is not None:
+            data = numcodecs.get_codec(dict(plan.object_codec)).encode(values)
+        else:
+            data = np.ascontiguousarray(values, dtype=_numpy_dtype(plan)).tobytes()
+        table = ChunkTable(tuple(1 for _ in dset.shape))
+        table.set_inline(0, bytes(data))
+        chunks = dset.shape if dset.shape else ()
+        return _node(
+            path, dset.shape, chunks, plan, None, attrs, table, object_codec=plan.object_codec
+        )
+
+    def _inline_too_big(self, nbytes: int) -> bool:
+        return nbytes > self.options.max_inline
+
+    def _unsupported(self, path: str, feature: str, hint: str) -> UnsupportedFeatureError:
+        return UnsupportedFeatureError(self.name, "/" + path, feature, hint)
+
+
+def _node(
+    path: str,
+    shape,
+    chunks,
+    plan: TypePlan,
+    codecs,
+    attrs: dict,
+    table: ChunkTable,
+    object_codec: dict | None = None,
+) -> ArrayNode:
+    filters = list(codecs or [])
+    if object_codec is not None:
+        filters = [dict(object_codec)]
+    zarray = {
+        "zarr_format": 2,
+        "shape": list(shape),
+        "chunks": list(chunks),
+        "dtype": plan.zarr_dtype,
+        "compressor": None,
+        "filters": filters or None,
+        "fill_value": plan.fill_value,
+        "order": "C",
+        "dimension_separator": ".",
+    }
+    return ArrayNode(path, zarray, attrs, table)
+
+
+def _numpy_dtype(plan: TypePlan) -> np.dtype:
+    spec = plan.zarr_dtype
+    return np.dtype([tuple(f) for f in spec] if isinstance(spec, list) else spec)
+
+
+def _decoded_size(dset: h5py.Dataset) -> int:
+    """A bound on the size of an array's values once read (vlen data lives in the heap)."""
+    return dset.size * max(dset.dtype.itemsize, 16)
+
+
+def _identity(obj: h5py.HLObject) -> tuple:
+    """Which HDF5 object this is, whatever link led to it (file number and header address)."""
+    info = h5py.h5o.get_info(obj.id)
+    return (info.fileno, info.addr)

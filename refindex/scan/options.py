@@ -1,0 +1,29 @@
+"""Options of a scan: what to record, what to inline, what to do with what cannot be referenced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+#: Arrays that cannot be referenced in place (variable-length strings, references, filters no
+#: codec decodes, virtual datasets) are inlined up to this many bytes each.
+DEFAULT_MAX_INLINE = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """How a container is scanned.
+
+    ``url``: the URL readers should use for the container (default: where it was scanned
+    from). ``max_inline``: bytes up to which an array that cannot be referenced exactly is
+    inlined. ``on_unsupported``: ``"error"`` stops the scan at such an array when it is larger,
+    ``"skip"`` leaves it out and reports it. ``file_size``: bytes, filled in by the scanner.
+    """
+
+    url: str | None = None
+    max_inline: int = DEFAULT_MAX_INLINE
+    on_unsupported: Literal["error", "skip"] = "error"
+    file_size: int | None = None
+
+    def replace(self, **changes) -> ScanOptions:
+        return replace(self, **changes)

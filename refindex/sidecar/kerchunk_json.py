@@ -1,0 +1,225 @@
+"""kerchunk reference JSON: version 1 written, versions 0 and 1 read (``templates``, ``gen``).
+
+Reading turns the flat key → reference mapping into an :class:`~refindex.index.Index`;
+writing does the reverse. Provenance that kerchunk has no place for (the sources' sizes and
+ETags, the generator) goes under a top-level ``"refindex"`` key, which kerchunk and fsspec
+ignore.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import ujson
+
+from refindex.errors import SidecarError
+from refindex.index import INLINE, WHOLE, ArrayNode, ChunkRef, ChunkTable, Index, Source
+from refindex.sidecar.templates import expand_gen, render
+
+FORMAT_KEY = "refindex"
+_META_SUFFIXES = (".zgroup", ".zarray", ".zattrs")
+_TEMPLATE_MIN_USES = 2
+
+
+def is_kerchunk(doc: object) -> bool:
+    """Whether a parsed JSON document looks like kerchunk references (v0 or v1)."""
+    if not isinstance(doc, dict):
+        return False
+    if "refs" in doc or "version" in doc:
+        return isinstance(doc.get("refs", {}), dict)
+    return any(k == ".zgroup" or k.endswith(("/.zgroup", "/.zarray", ".zarray")) for k in doc)
+
+
+def from_kerchunk(doc: dict, name: str = "<sidecar>") -> Index:
+    """Parse a kerchunk reference document (already JSON-decoded); ``name`` is for errors."""
+    if not isinstance(doc, dict):
+        raise SidecarError(f"{name}: not a kerchunk reference document (top level is not a map)")
+    version = doc.get("version", 0 if "refs" not in doc else 1)
+    if version not in (0, 1):
+        raise SidecarError(f"{name}: kerchunk reference version {version!r} is not supported")
+    refs = doc.get("refs", {}) if version == 1 else doc
+    if not isinstance(refs, dict):
+        raise SidecarError(f"{name}: 'refs' must be a map of key to reference")
+    templates = doc.get("templates", {}) if version == 1 else {}
+    refs = dict(refs)
+    for gen in doc.get("gen", []) if version == 1 else []:
+        refs.update(expand_gen(gen, templates, name))
+    refs.pop("version", None)
+
+    index = Index()
+    provenance = doc.get(FORMAT_KEY, {})
+    for entry in provenance.get("sources", []):
+        index.sources.append(Source(**entry))
+    index.generator = dict(provenance.get("generator", {}))
+    _read_metadata(index, refs, name)
+    _read_chunks(index, refs, templates, name)
+    return index
+
+
+def _read_metadata(index: Index, refs: dict, name: str) -> None:
+    attrs: dict[str, dict] = {}
+    for key in list(refs):
+        path, _, leaf = key.rpartition("/")
+        if leaf not in _META_SUFFIXES:
+            continue
+        meta = _json_value(refs.pop(key), key, name)
+        if leaf == ".zgroup":
+            index.groups.setdefault(path, {})
+        elif leaf == ".zarray":
+            _check_zarray(meta, key, name)
+            grid = tuple(-(-s // c) for s, c in zip(meta["shape"], meta["chunks"], strict=True))
+            index.arrays[path] = ArrayNode(path, meta, {}, ChunkTable(grid))
+        else:
+            attrs[path] = meta
+    for path, value in attrs.items():
+        if path in index.arrays:
+            index.arrays[path].attrs = value
+        else:
+            index.groups.setdefault(path, {}).update(value)
+
+
+def _check_zarray(meta: object, key: str, name: str) -> None:
+    if not isinstance(meta, dict) or meta.get("zarr_format") != 2:
+        raise SidecarError(f"{name}: {key}: not Zarr v2 array metadata")
+    for field in ("shape", "chunks", "dtype"):
+        if field not in meta:
+            raise SidecarError(f"{name}: {key}: missing {field!r}")
+    if len(meta["shape"]) != len(meta["chunks"]) or any(c <= 0 for c in meta["chunks"]):
+        raise SidecarError(f"{name}: {key}: shape {meta['shape']} and chunks {meta['chunks']} "
+                           "do not fit together")
+
+
+def _read_chunks(index: Index, refs: dict, templates: dict, name: str) -> None:
+    for key, value in refs.items():
+        found = index.find_chunk(key)
+        ref = _parse_ref(index, key, value, templates, name)
+        if found is None:
+            index.extra[key] = ref
+            continue
+        node, coords = found
+        try:
+            flat = node.chunks.flat_index(coords)
+        except IndexError:
+            raise SidecarError(f"{name}: {key}: chunk outside the array's grid "
+                               f"{node.chunks.grid}") from None
+        if ref.source == INLINE:
+            node.chunks.set_inline(flat, ref.data)
+        else:
+            node.chunks.set(flat, ref.source, ref.offset, ref.length)
+
+
+def _parse_ref(index: Index, key: str, value: object, templates: dict, name: str) -> ChunkRef:
+    if isinstance(value, str):
+        if value.startswith("base64:"):
+            try:
+                return ChunkRef(INLINE, data=base64.b64decode(value[7:], validate=True))
+            except ValueError:
+                raise SidecarError(f"{name}: {key}: invalid base64 inline data") from None
+        return ChunkRef(INLINE, data=value.encode())
+    if isinstance(value, dict):
+        return ChunkRef(INLINE, data=ujson.dumps(value).encode())
+    if isinstance(value, list) and len(value) in (1, 3) and isinstance(value[0], str):
+        url = render(value[0], templates, name, key)
+        source = index.add_source(Source(url))
+        if len(value) == 1:
+            return ChunkRef(source, 0, WHOLE)
+        offset, length = value[1], value[2]
+        if not (_is_int(offset) and _is_int(length)) or offset < 0 or length < 0:
+            raise SidecarError(f"{name}: {key}: offset and length must be non-negative "
+                               f"integers, got {offset!r}, {length!r}")
+        return ChunkRef(source, int(offset), int(length))
+    raise SidecarError(f"{name}: {key}: a reference must be a string or [url] or "
+                       f"[url, offset, length], got {str(value)[:80]!r}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _json_value(value: object, key: str, name: str) -> dict:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        text = base64.b64decode(value[7:]).decode() if value.startswith("base64:") else value
+        try:
+            parsed = ujson.loads(text)
+        except ValueError as exc:
+            raise SidecarError(f"{name}: {key}: invalid JSON metadata ({exc})") from None
+        if isinstance(parsed, dict):
+            return parsed
+    raise SidecarError(f"{name}: {key}: metadata must be a JSON object")
+
+
+def to_kerchunk(index: Index) -> dict:
+    """The kerchunk version-1 document for ``index``, with a template per repeated URL."""
+    templates, names = _templates(index)
+    refs: dict[str, object] = {}
+    for path, kind in index.iter_nodes():
+        prefix = f"{path}/" if path else ""
+        if kind == "group":
+            refs[prefix + ".zgroup"] = ujson.dumps({"zarr_format": 2})
+            if index.groups[path]:
+                refs[prefix + ".zattrs"] = _dumps(index.groups[path])
+            continue
+        node = index.arrays[path]
+        refs[prefix + ".zarray"] = _dumps(node.zarray)
+        if node.attrs:
+            refs[prefix + ".zattrs"] = _dumps(node.attrs)
+        _write_chunks(node, names, refs)
+    for key, ref in index.extra.items():
+        refs[key] = _ref_value(ref, names)
+    doc: dict[str, object] = {"version": 1}
+    if templates:
+        doc["templates"] = templates
+    doc["refs"] = refs
+    doc[FORMAT_KEY] = {
+        "generator": index.generator,
+        "sources": [_source_json(s) for s in index.sources],
+    }
+    return doc
+
+
+def _write_chunks(node: ArrayNode, names: list[str], refs: dict) -> None:
+    for key, flat in node.present_keys():
+        refs[key] = _ref_value(node.chunks.get(flat), names)
+
+
+def _ref_value(ref: ChunkRef, names: list[str]) -> object:
+    if ref.source == INLINE:
+        return "base64:" + base64.b64encode(ref.data).decode()
+    if ref.length == WHOLE:
+        return [names[ref.source]]
+    return [names[ref.source], ref.offset, ref.length]
+
+
+def _templates(index: Index) -> tuple[dict[str, str], list[str]]:
+    """Templates for URLs used more than once; and for every source the string refs carry."""
+    uses = [0] * len(index.sources)
+    for node in index.arrays.values():
+        ids = node.chunks.source[node.chunks.source >= 0]
+        for sid, count in zip(*_bincount(ids), strict=True):
+            uses[sid] += count
+    templates, names = {}, []
+    for sid, source in enumerate(index.sources):
+        if uses[sid] >= _TEMPLATE_MIN_USES and len(source.url) > 8:
+            templates[f"u{sid}"] = source.url
+            names.append(f"{{{{u{sid}}}}}")
+        else:
+            names.append(source.url)
+    return templates, names
+
+
+def _bincount(ids: np.ndarray) -> tuple[list[int], list[int]]:
+    counts = np.bincount(ids) if ids.size else np.zeros(0, dtype=np.int64)
+    nonzero = np.flatnonzero(counts)
+    return nonzero.tolist(), counts[nonzero].tolist()
+
+
+def _source_json(source: Source) -> dict:
+    return {k: v for k, v in vars(source).items() if v is not None}
+
+
+def _dumps(value: dict) -> str:
+    return ujson.dumps(value, escape_forward_slashes=False, ensure_ascii=False)
+

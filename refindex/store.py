@@ -1,0 +1,234 @@
+"""A read-only zarr-python 3 store over an Index: metadata from the index, chunk bytes from the
+sources through the I/O engine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterable
+from functools import cached_property
+
+import ujson
+from zarr.abc.store import (
+    ByteRequest,
+    OffsetByteRequest,
+    RangeByteRequest,
+    Store,
+    SuffixByteRequest,
+)
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
+
+from refindex.errors import FetchError, SourceChangedError, SourceNotFoundError
+from refindex.index import ABSENT, INLINE, WHOLE, ChunkRef, Index
+from refindex.io import RangeRequest, ReadEngine, ReadOptions
+from refindex.sidecar import load_index
+
+_WRAPPED_ERRORS = (FetchError, SourceChangedError, SourceNotFoundError)
+
+
+class ReferenceStore(Store):
+    """Zarr v2 keys of the arrays an Index describes, read-only.
+
+    Picklable: it pickles the index and the read options; network resources are opened
+    lazily in the process (and event loop) that reads.
+    """
+
+    supports_writes = False
+    supports_deletes = False
+    supports_partial_writes = False
+    supports_listing = True
+
+    def __init__(self, index: Index, options: ReadOptions | None = None, name: str = "") -> None:
+        super().__init__(read_only=True)
+        self.index = index
+        self.options = options or ReadOptions.from_env()
+        self.name = name
+        self._engine: ReadEngine | None = None
+
+    def __getstate__(self) -> dict:
+        return {"index": self.index, "options": self.options, "name": self.name}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["index"], state["options"], state["name"])
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, ReferenceStore) and other.index is self.index
+                and other.options == self.options)
+
+    def __repr__(self) -> str:
+        return f"ReferenceStore({self.name or '<index>'}, {self.index.chunk_count()} chunks)"
+
+    @property
+    def engine(self) -> ReadEngine:
+        """The I/O engine that fetches chunk bytes; created on first use."""
+        if self._engine is None:
+            self._engine = ReadEngine(self.options)
+        return self._engine
+
+    @cached_property
+    def _metadata(self) -> dict[str, bytes]:
+        return metadata_documents(self.index)
+
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        prototype = prototype or default_buffer_prototype()
+        result = await self._read_many([(key, byte_range)])
+        return None if result[0] is None else prototype.buffer.from_bytes(result[0])
+
+    async def get_partial_values(
+        self,
+        prototype: BufferPrototype,
+        key_ranges: Iterable[tuple[str, ByteRequest | None]],
+    ) -> list[Buffer | None]:
+        results = await self._read_many(list(key_ranges))
+        return [None if r is None else prototype.buffer.from_bytes(r) for r in results]
+
+    async def exists(self, key: str) -> bool:
+        if key in self._metadata:
+            return True
+        ref = self._chunk_ref(key)
+        return ref is not None and ref.source != ABSENT
+
+    async def set(self, key: str, value: Buffer) -> None:
+        self._check_writable()
+
+    async def delete(self, key: str) -> None:
+        self._check_writable()
+
+    async def list(self) -> AsyncIterator[str]:
+        for key in self._metadata:
+            yield key
+        for node in self.index.arrays.values():
+            for key, _ in node.present_keys():
+                yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        async for key in self.list():
+            if key.startswith(prefix):
+                yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        prefix = prefix.rstrip("/")
+        start = f"{prefix}/" if prefix else ""
+        seen = set()
+        async for key in self.list_prefix(start):
+            child = key[len(start):].split("/", 1)[0]
+            if child not in seen:
+                seen.add(child)
+                yield child
+
+    def close(self) -> None:
+        super().close()
+
+    async def _read_many(self, key_ranges: list[tuple[str, ByteRequest | None]]) -> list:
+        """Bytes for each (key, byte range), None for missing keys; one batch to the engine."""
+        results: list[bytes | None] = [None] * len(key_ranges)
+        pending: list[tuple[int, str, RangeRequest]] = []
+        for i, (key, byte_range) in enumerate(key_ranges):
+            if key in self._metadata:
+                results[i] = _slice(self._metadata[key], byte_range)
+                continue
+            ref = self._chunk_ref(key)
+            if ref is None or ref.source == ABSENT:
+                continue
+            if ref.source == INLINE:
+                results[i] = _slice(ref.data, byte_range)
+                continue
+            pending.append((i, key, self._range_request(ref, byte_range)))
+        if pending:
+            fetched = await self._fetch([p[2] for p in pending], [p[1] for p in pending])
+            for (i, _, _), data in zip(pending, fetched, strict=True):
+                results[i] = data
+        return results
+
+    async def _fetch(self, requests: list[RangeRequest], keys: list[str]) -> list[bytes]:
+        try:
+            return await self.engine.read(requests)
+        except _WRAPPED_ERRORS as exc:
+            where = keys[0] if len(keys) == 1 else f"{keys[0]} (and {len(keys) - 1} more)"
+            raise type(exc)(f"{self.name or 'sidecar'}: {where}: {exc}") from exc
+
+    def _range_request(self, ref: ChunkRef, byte_range: ByteRequest | None) -> RangeRequest:
+        source = self.index.sources[ref.source]
+        offset, length = ref.offset, ref.length
+        if byte_range is not None and length != WHOLE:
+            start, stop = _bounds(byte_range, length)
+            offset, length = offset + start, stop - start
+        elif byte_range is not None:
+            raise FetchError(f"{source.url}: byte ranges of whole-object references are not "
+                             "supported")
+        return RangeRequest(source.url, offset, length, etag=source.etag, size=source.size)
+
+    def _chunk_ref(self, key: str) -> ChunkRef | None:
+        found = self.index.find_chunk(key)
+        if found is None:
+            return self.index.extra.get(key)
+        node, coords = found
+        try:
+            return node.chunks.get(node.chunks.flat_index(coords))
+        except IndexError:
+            return None
+
+
+def open_store(sidecar: str | os.PathLike | dict | Index | ReferenceStore,
+               **options) -> ReferenceStore:
+    """A read-only zarr store over ``sidecar`` (a path, URL, decoded document, Index or a
+    store, which is returned as it is unless ``options`` change it).
+
+    Keyword arguments are :class:`~refindex.io.ReadOptions` fields (``endpoint_url``, ...).
+    """
+    if isinstance(sidecar, ReferenceStore) and not options:
+        return sidecar
+    read_options = ReadOptions.from_env().replace(**options) if options else ReadOptions.from_env()
+    if isinstance(sidecar, ReferenceStore):
+        return ReferenceStore(sidecar.index, read_options, sidecar.name)
+    if isinstance(sidecar, Index):
+        return ReferenceStore(sidecar, read_options)
+    name = "<document>" if isinstance(sidecar, dict) else os.fspath(sidecar)
+    return ReferenceStore(load_index(sidecar, read_options), read_options, name)
+
+
+def metadata_documents(index: Index) -> dict[str, bytes]:
+    """Every Zarr v2 metadata key of ``index`` and its JSON bytes, plus consolidated
+    ``.zmetadata`` so that readers need one request for the whole hierarchy."""
+    documents: dict[str, dict] = {}
+    for path, kind in index.iter_nodes():
+        prefix = f"{path}/" if path else ""
+        if kind == "group":
+            documents[prefix + ".zgroup"] = {"zarr_format": 2}
+            attrs = index.groups[path]
+        else:
+            node = index.arrays[path]
+            documents[prefix + ".zarray"] = node.zarray
+            attrs = node.attrs
+        if attrs:
+            documents[prefix + ".zattrs"] = attrs
+    encoded = {k: _json_bytes(v) for k, v in documents.items()}
+    if ".zmetadata" not in index.extra:
+        encoded[".zmetadata"] = _json_bytes(
+            {"zarr_consolidated_format": 1, "metadata": documents})
+    return encoded
+
+
+def _json_bytes(value: dict) -> bytes:
+    return ujson.dumps(value, escape_forward_slashes=False, ensure_ascii=False).encode()
+
+
+def _bounds(byte_range: ByteRequest, size: int) -> tuple[int, int]:
+    if isinstance(byte_range, RangeByteRequest):
+        return byte_range.start, min(byte_range.end, size)
+    if isinstance(byte_range, OffsetByteRequest):
+        return byte_range.offset, size
+    if isinstance(byte_range, SuffixByteRequest):
+        return max(size - byte_range.suffix, 0), size
+    raise TypeError(f"unexpected byte range {byte_range!r}")
+
+
+def _slice(data: bytes, byte_range: ByteRequest | None) -> bytes:
+    if byte_range is None:
+        return data
+    start, stop = _bounds(byte_range, len(data))
+    return data[start:stop]

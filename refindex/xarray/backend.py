@@ -1,0 +1,104 @@
+"""The xarray backend: ``xr.open_dataset("x.refs.json", engine="refindex")``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import numpy as np
+from xarray.backends import BackendEntrypoint
+from xarray.backends.store import StoreBackendEntrypoint
+from xarray.backends.zarr import ZarrStore
+
+from refindex.index import Index
+from refindex.store import ReferenceStore, open_store
+
+_SNIFF_BYTES = 65536
+_SIDECAR_MARKERS = (b'"refs"', b'".zgroup"', b'/.zarray"', b'".zarray"')
+_JSON_FLOATS = {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}
+
+
+class RefindexBackendEntrypoint(BackendEntrypoint):
+    """Open a refindex / kerchunk sidecar as an xarray Dataset, reading through refindex."""
+
+    description = "Open HDF5/NetCDF4 (and more) through a refindex or kerchunk reference sidecar"
+    url = "https://github.com/refindex/refindex"
+    open_dataset_parameters = ("filename_or_obj", "drop_variables", "group", "mask_and_scale",
+                               "decode_times", "concat_characters", "decode_coords",
+                               "use_cftime", "decode_timedelta", "storage_options")
+
+    def open_dataset(
+        self,
+        filename_or_obj: str | os.PathLike | dict | Index | ReferenceStore,
+        *,
+        drop_variables: str | Iterable[str] | None = None,
+        group: str | None = None,
+        mask_and_scale: bool = True,
+        decode_times: bool = True,
+        concat_characters: bool = True,
+        decode_coords: bool = True,
+        use_cftime: bool | None = None,
+        decode_timedelta: bool | None = None,
+        storage_options: dict | None = None,
+    ):
+        store = open_store(filename_or_obj, **(storage_options or {}))
+        zarr_store = _CfZarrStore.open_group(store, group=group, mode="r", consolidated=True,
+                                             zarr_format=2, use_zarr_fill_value_as_mask=True)
+        return StoreBackendEntrypoint().open_dataset(
+            zarr_store,
+            mask_and_scale=mask_and_scale,
+            decode_times=decode_times,
+            concat_characters=concat_characters,
+            decode_coords=decode_coords,
+            drop_variables=drop_variables,
+            use_cftime=use_cftime,
+            decode_timedelta=decode_timedelta,
+        )
+
+    def guess_can_open(self, filename_or_obj) -> bool:
+        if isinstance(filename_or_obj, Index | ReferenceStore):
+            return True
+        if not isinstance(filename_or_obj, str | os.PathLike):
+            return False
+        text = os.fspath(filename_or_obj)
+        if "://" in text and not text.startswith("file://"):
+            return text.endswith(".refs.json")
+        return _looks_like_sidecar(text.removeprefix("file://"))
+
+
+def _looks_like_sidecar(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and any(m in head for m in _SIDECAR_MARKERS)
+
+
+class _CfZarrStore(ZarrStore):
+    """xarray's Zarr store with NetCDF semantics for ``_FillValue``.
+
+    For Zarr v2, xarray treats the array's ``fill_value`` as ``_FillValue``. An HDF5 fill
+    value is not a missing-value marker, though: only a ``_FillValue`` attribute is (as netCDF4
+    and h5netcdf read it). So the attribute decides, as stored.
+    """
+
+    def open_store_variable(self, name):
+        variable = super().open_store_variable(name)
+        stored = self.zarr_group[name].attrs.get("_FillValue")
+        if stored is None:
+            variable.attrs.pop("_FillValue", None)
+        else:
+            variable.attrs["_FillValue"] = _fill_value(stored, variable.dtype)
+        return variable
+
+
+def _fill_value(stored, dtype: np.dtype):
+    if isinstance(stored, list) and len(stored) == 1:
+        stored = stored[0]
+    if isinstance(stored, str) and stored in _JSON_FLOATS:
+        stored = _JSON_FLOATS[stored]
+    try:
+        return np.asarray(stored, dtype=dtype)[()]
+    except (TypeError, ValueError):
+        return stored

@@ -1,0 +1,87 @@
+"""hdf5plugin's filters: standard codecs where proven exact, HDF5 itself for the rest."""
+
+from __future__ import annotations
+
+import hdf5plugin
+import numpy as np
+import pytest
+from hdf5_chunks import assert_chunks_exact, ids
+
+STANDARD = {
+    "blosc-lz4-byteshuffle": (hdf5plugin.Blosc("lz4", 5, hdf5plugin.Blosc.SHUFFLE), "blosc"),
+    "blosc-zstd-bitshuffle": (hdf5plugin.Blosc("zstd", 3, hdf5plugin.Blosc.BITSHUFFLE), "blosc"),
+    "blosc-blosclz-noshuffle": (
+        hdf5plugin.Blosc("blosclz", 9, hdf5plugin.Blosc.NOSHUFFLE),
+        "blosc",
+    ),
+    "blosc-zlib": (hdf5plugin.Blosc("zlib", 5), "blosc"),
+    "blosc-lz4hc": (hdf5plugin.Blosc("lz4hc", 5), "blosc"),
+    "zstd": (hdf5plugin.Zstd(clevel=5), "zstd"),
+    "lz4": (hdf5plugin.LZ4(), "refindex.lz4h5"),
+    "lz4-small-blocks": (hdf5plugin.LZ4(nbytes=64), "refindex.lz4h5"),
+    "bzip2": (hdf5plugin.BZip2(blocksize=5), "bz2"),
+}
+HDF5_ONLY = {
+    "bitshuffle": hdf5plugin.Bitshuffle(cname="none"),
+    "bitshuffle-lz4": hdf5plugin.Bitshuffle(cname="lz4"),
+    "bitshuffle-zstd": hdf5plugin.Bitshuffle(cname="zstd", clevel=5),
+    "blosc-snappy": hdf5plugin.Blosc("snappy", 5),
+    "blosc2": hdf5plugin.Blosc2(),
+    "blosc2-zstd-bitshuffle": hdf5plugin.Blosc2("zstd", 5, hdf5plugin.Blosc2.BITSHUFFLE),
+}
+LOSSY = {
+    "zfp-rate": hdf5plugin.Zfp(rate=8),
+    "zfp-accuracy": hdf5plugin.Zfp(accuracy=0.01),
+    "zfp-reversible": hdf5plugin.Zfp(reversible=True),
+    "sz": hdf5plugin.SZ(absolute=0.1),
+    "sz3": hdf5plugin.SZ3(absolute=0.1),
+    "sperr": hdf5plugin.Sperr(),
+}
+DTYPES = ["u1", "<i2", ">i4", "<u8", "<f4", ">f8", "<f2"]
+
+
+@pytest.mark.parametrize("name", STANDARD)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_filter_with_an_exact_standard_codec_decodes_exactly(make_dataset, name, dtype):
+    options, codec_id = STANDARD[name]
+
+    dset = make_dataset(dtype, **options)
+
+    assert ids(dset) == [codec_id]
+    assert_chunks_exact(dset)
+
+
+@pytest.mark.parametrize("name", HDF5_ONLY)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_filter_without_an_exact_standard_codec_decodes_through_hdf5(make_dataset, name, dtype):
+    dset = make_dataset(dtype, **HDF5_ONLY[name])
+
+    assert ids(dset) == ["refindex.hdf5"]
+    assert_chunks_exact(dset)
+
+
+@pytest.mark.parametrize("name", LOSSY)
+@pytest.mark.parametrize("dtype", ["<f4", ">f8"])
+def test_lossy_float_filter_decodes_to_exactly_what_hdf5_reads(make_dataset, name, dtype):
+    data = np.sin(np.arange(23 * 17) / 9.0).reshape(23, 17).astype(dtype) * 100
+
+    dset = make_dataset(data=data, chunks=(8, 6), **LOSSY[name])
+
+    assert ids(dset) == ["refindex.hdf5"]
+    assert_chunks_exact(dset)
+
+
+def test_fcidecomp_on_integers_decodes_through_hdf5(make_dataset):
+    data = (np.arange(40 * 36).reshape(40, 36) % 251).astype("<u2")
+
+    dset = make_dataset(data=data, chunks=(16, 16), **hdf5plugin.FciDecomp())
+
+    assert ids(dset) == ["refindex.hdf5"]
+    assert_chunks_exact(dset)
+
+
+def test_shuffle_then_plugin_then_fletcher32_keeps_standard_codecs_after_hdf5(make_dataset):
+    dset = make_dataset("<f4", shuffle=True, fletcher32=True, **hdf5plugin.Bitshuffle())
+
+    assert ids(dset) == ["refindex.hdf5", "fletcher32"]
+    assert_chunks_exact(dset)

@@ -1,0 +1,123 @@
+"""kerchunk reference JSON: reading v0/v1 (templates, gen), writing v1, clear errors."""
+
+import base64
+
+import pytest
+import ujson
+
+from refindex.errors import SidecarError
+from refindex.index import ABSENT, INLINE, WHOLE
+from refindex.sidecar import parse_index
+from refindex.sidecar.kerchunk_json import from_kerchunk, to_kerchunk
+
+ZARRAY = {"zarr_format": 2, "shape": [4, 6], "chunks": [2, 3], "dtype": "<i4",
+          "compressor": None, "filters": None, "fill_value": 0, "order": "C"}
+
+
+def v1(refs, **extra):
+    return {"version": 1, "refs": refs, **extra}
+
+
+def test_v0_document_is_the_refs_themselves():
+    doc = {".zgroup": '{"zarr_format":2}', "a/.zarray": ujson.dumps(ZARRAY),
+           "a/0.0": ["/data/f.h5", 100, 24]}
+    index = from_kerchunk(doc)
+    ref = index.arrays["a"].chunks.get(0)
+    assert (index.sources[ref.source].url, ref.offset, ref.length) == ("/data/f.h5", 100, 24)
+
+
+def test_v1_templates_are_substituted():
+    doc = v1({".zgroup": '{"zarr_format":2}', "a/.zarray": ujson.dumps(ZARRAY),
+              "a/1.1": ["{{u}}/f.h5", 8, 24]}, templates={"u": "s3://bucket/dir"})
+    index = from_kerchunk(doc)
+    table = index.arrays["a"].chunks
+    flat = table.flat_index((1, 1))
+    assert index.sources[table.source[flat]].url == "s3://bucket/dir/f.h5"
+    assert table.source[0] == ABSENT
+
+
+def test_v1_gen_expands_with_arithmetic():
+    gen = {"key": "a/{{i}}.{{j}}", "url": "{{u}}", "offset": "{{(i * 2 + j) * 24}}",
+           "length": "24", "dimensions": {"i": {"stop": 2}, "j": [0, 1]}}
+    doc = v1({".zgroup": '{"zarr_format":2}', "a/.zarray": ujson.dumps(ZARRAY)},
+             templates={"u": "/f.h5"}, gen=[gen])
+    table = from_kerchunk(doc).arrays["a"].chunks
+    assert table.offset[table.flat_index((1, 1))] == 72
+    assert (table.source >= 0).sum() == 4
+
+
+def test_inline_text_and_base64_and_whole_object_refs():
+    doc = v1({".zgroup": '{"zarr_format":2}', "a/.zarray": ujson.dumps(ZARRAY),
+              "a/0.0": "base64:" + base64.b64encode(b"\x00\x01").decode(),
+              "a/0.1": "plain", "a/1.0": ["s3://b/whole.bin"]})
+    table = from_kerchunk(doc).arrays["a"].chunks
+    assert table.get(0).data == b"\x00\x01"
+    assert table.get(1).data == b"plain" and table.source[1] == INLINE
+    assert table.get(table.flat_index((1, 0))).length == WHOLE
+
+
+def test_write_then_read_preserves_every_reference():
+    doc = v1({".zgroup": '{"zarr_format":2}', ".zattrs": '{"title":"t"}',
+              "g/.zgroup": '{"zarr_format":2}', "g/a/.zarray": ujson.dumps(ZARRAY),
+              "g/a/.zattrs": '{"units":"K"}',
+              **{f"g/a/{i}.{j}": ["/data/f.h5", 1000 + 24 * (2 * i + j), 24]
+                 for i in range(2) for j in range(2)},
+              "g/a/0.1": "base64:AAEC"})
+    first = from_kerchunk(doc)
+    second = from_kerchunk(ujson.loads(ujson.dumps(to_kerchunk(first))))
+    assert second.groups == first.groups
+    assert second.arrays["g/a"].attrs == {"units": "K"}
+    a, b = first.arrays["g/a"].chunks, second.arrays["g/a"].chunks
+    assert (a.source == b.source).all() and (a.offset == b.offset).all()
+    assert (a.length == b.length).all() and a.inline == b.inline
+
+
+def test_written_urls_use_templates_when_repeated():
+    doc = v1({".zgroup": '{"zarr_format":2}', "a/.zarray": ujson.dumps(ZARRAY),
+              "a/0.0": ["s3://bucket/long/path/file.h5", 0, 24],
+              "a/0.1": ["s3://bucket/long/path/file.h5", 24, 24]})
+    written = to_kerchunk(from_kerchunk(doc))
+    assert written["templates"] == {"u0": "s3://bucket/long/path/file.h5"}
+    assert written["refs"]["a/0.1"] == ["{{u0}}", 24, 24]
+
+
+def test_slash_separated_chunk_keys_are_found():
+    meta = dict(ZARRAY, dimension_separator="/")
+    doc = v1({".zgroup": '{"zarr_format":2}', "a/.zarray": ujson.dumps(meta),
+              "a/1/1": ["/f", 0, 24]})
+    table = from_kerchunk(doc).arrays["a"].chunks
+    assert table.source[table.flat_index((1, 1))] == 0
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"version": 1, "refs": {".zgroup": "{\\"zarr', "not valid JSON"),
+    (b'{"version": 7, "refs": {}}', "version 7"),
+    (b'[1, 2]', "not a sidecar"),
+    (b'{"version": 1, "refs": {"a/.zarray": "{\\"zarr_format\\": 2}"}}', "missing 'shape'"),
+    (b'{"version": 1, "refs": {"a/.zarray": "not json"}}', "invalid JSON metadata"),
+])
+def test_malformed_sidecars_raise_clear_errors(content, message):
+    with pytest.raises(SidecarError, match=message) as info:
+        parse_index(content, "bad.json")
+    assert "bad.json" in str(info.value)
+
+
+def test_bad_reference_names_the_key():
+    doc = v1({".zgroup": '{"zarr_format":2}', "a/.zarray": ujson.dumps(ZARRAY),
+              "a/0.0": ["/f", -5, 10]})
+    with pytest.raises(SidecarError, match="a/0.0: offset and length"):
+        from_kerchunk(doc, "x.json")
+
+
+def test_chunk_outside_grid_is_an_error():
+    doc = v1({".zgroup": '{"zarr_format":2}', "a/.zarray": ujson.dumps(ZARRAY),
+              "a/9.0": ["/f", 0, 10]})
+    with pytest.raises(SidecarError, match="a/9.0: chunk outside"):
+        from_kerchunk(doc, "x.json")
+
+
+def test_template_expressions_cannot_call_anything():
+    doc = v1({".zgroup": '{"zarr_format":2}', "a/.zarray": ujson.dumps(ZARRAY),
+              "a/0.0": ["{{__import__('os')}}", 0, 10]})
+    with pytest.raises(SidecarError, match="cannot evaluate template"):
+        from_kerchunk(doc, "x.json")
