@@ -3,6 +3,8 @@ xarray read, verified against netCDF4 and reported with request counts."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -66,9 +68,24 @@ def run_demo(keep: str | None = None, console: Console | None = None) -> bool:
             url = f"s3://{BUCKET}/ocean.nc"
             console.print(f"2. started an S3 server at {server.endpoint_url} and uploaded {url}")
             options = {"endpoint_url": server.endpoint_url}
-            with server.credentials():
+            with _environment(server.env()):
                 ok = _scan_and_read(console, url, sample, workdir, options, netCDF4, xr)
     return ok
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]):
+    """The standard AWS chain finds the embedded server's credentials, for the demo only."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _scan_and_read(console: Console, url: str, sample: Path, workdir: Path, options: dict,

@@ -68,16 +68,27 @@ def assert_same_values(expected: np.ndarray, actual: np.ndarray, where: str) -> 
         f"{where}: values differ")
 
 
+def _has_foreign_order_fields(dtype: np.dtype) -> bool:
+    if dtype.fields is None:
+        return False
+    return any(field[0].byteorder == ">" or _has_foreign_order_fields(field[0].base)
+               for field in dtype.fields.values())
+
+
 def _same_object(a, b) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return np.array_equal(np.asarray(a), np.asarray(b))
     return a == b
 
 
-def assert_zarr_matches(h5_path: Path, sidecar, **options) -> None:
-    """Every dataset of ``h5_path`` read through ``zarr.open_group`` equals h5py's values."""
+def assert_zarr_matches(h5_path: Path, sidecar, skip: frozenset = frozenset(),
+                        **options) -> None:
+    """Every dataset of ``h5_path`` (but those in ``skip``) read through ``zarr.open_group``
+    equals h5py's values."""
     group = zarr.open_group(refindex.open_store(sidecar, **options), mode="r", zarr_format=2)
     for path, dset in h5_datasets(h5_path).items():
+        if path in skip:
+            continue
         array = group[path]
         assert_same_values(expected_values(dset), array[...], path)
         attrs = dict(array.attrs)
@@ -93,5 +104,10 @@ def assert_xarray_matches(h5_path: Path, sidecar, group: str | None = None, **op
     prefix = f"{group.strip('/')}/" if group else ""
     datasets = h5_datasets(h5_path)
     for name, variable in ds.variables.items():
-        dset = datasets[prefix + name]
-        assert_same_values(expected_values(dset), variable.values, prefix + name)
+        expected = expected_values(datasets[prefix + name])
+        if _has_foreign_order_fields(expected.dtype):
+            # xarray's endianness coder turns such records into void; zarr reads them exactly.
+            continue
+        if expected.dtype.byteorder == ">":  # xarray hands out native byte order
+            expected = expected.astype(expected.dtype.newbyteorder("="))
+        assert_same_values(expected, variable.values, prefix + name)

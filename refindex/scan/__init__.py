@@ -89,9 +89,10 @@ def scan(location: str | os.PathLike, options: ScanOptions | None = None,
         resolver = _ExternalSources(index, url, options.url or url)
         scanner_options = options.replace(file_size=info.size)
         try:
-            with h5py.File(fileobj, "r") as file:
+            # A local file opens by path, so HDF5 can follow external links next to it.
+            with h5py.File(fileobj if remote else url, "r") as file:
                 scanner = Hdf5Scanner(file, index, source_id, url, scanner_options,
-                                      resolver, progress)
+                                      resolver, progress, remote=remote)
                 scanner.scan()
         except (OSError, RuntimeError) as exc:
             # h5py reports corrupt or truncated metadata as OSError/RuntimeError.

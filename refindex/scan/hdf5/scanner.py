@@ -47,8 +47,10 @@ class Hdf5Scanner:
         options: ScanOptions,
         resolve_source: Callable[[str], int],
         progress: Progress | None = None,
+        remote: bool = False,
     ) -> None:
         self.file, self.index, self.source_id, self.name = file, index, source_id, name
+        self.remote = remote
         self.options, self.resolve_source, self.progress = options, resolve_source, progress
         self.dims = DimensionNamer()
         self.skipped: list[str] = []
@@ -75,6 +77,11 @@ class Hdf5Scanner:
 
     def _resolve_link(self, group: h5py.Group, name: str, path: str):
         link = group.get(name, getlink=True)
+        if self.remote and isinstance(link, h5py.ExternalLink):
+            # HDF5 would look for the target on the local disk, not next to the remote file.
+            self.skipped.append(f"{path}: external link to {link.filename}:{link.path} in a "
+                                "remote file (scan the target file on its own)")
+            return None
         try:
             obj = group[name]
         except (KeyError, OSError) as exc:
@@ -111,6 +118,10 @@ class Hdf5Scanner:
         if kind == "compact":
             return self._inline_array(dset, path, attrs, plan, None)
         if kind == "virtual":
+            if self.remote:
+                # HDF5 would resolve the mapped source files on the local disk.
+                raise self._unsupported(path, "virtual dataset (VDS) in a remote file",
+                                        "scan a local copy next to its source files")
             return self._inline_array(dset, path, attrs, plan, "virtual dataset (VDS)")
         try:
             layout = self._layout(dset, kind)
@@ -223,6 +234,10 @@ def _node(
     filters = list(codecs or [])
     if object_codec is not None:
         filters = [dict(object_codec)]
+    if plan.inner_shape:
+        # An HDF5 array element type: its shape becomes trailing axes, whole in every chunk.
+        shape, chunks = (*shape, *plan.inner_shape), (*chunks, *plan.inner_shape)
+        table.grid = (*table.grid, *([1] * len(plan.inner_shape)))
     zarray = {
         "zarr_format": 2,
         "shape": list(shape),

@@ -203,7 +203,8 @@ def encode_inline(dset_values: np.ndarray, plan: TypePlan) -> np.ndarray:
         if plan.inner_shape:
             dtype = np.dtype((dtype, plan.inner_shape))
         # Structured casts go field by field, which is what drops record padding.
-        return np.ascontiguousarray(values.astype(dtype))
+        # (np.ascontiguousarray would turn a scalar into shape (1,).)
+        return values.astype(dtype, order="C")
     if values.dtype != object:
         # A scalar dataset: h5py returns the one value itself (bytes, an array, a reference).
         values = np.empty((), dtype=object)
