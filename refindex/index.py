@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.dtypes import StringDType
 
 ABSENT = -1  # source id of a chunk that was never written: readers see the fill value
 INLINE = -2  # source id of a chunk whose bytes live in ChunkTable.inline
@@ -118,8 +119,21 @@ class ArrayNode:
 
     def present_keys(self) -> Iterator[tuple[str, int]]:
         """(chunk key, flat position) of every chunk that exists, in grid order."""
-        for flat in self.chunks.present():
-            yield self.chunk_key(self.chunks.coords(int(flat))), int(flat)
+        flat = self.chunks.present()
+        yield from zip(self.chunk_keys(flat), flat.tolist(), strict=True)
+
+    def chunk_keys(self, flat: np.ndarray) -> list[str]:
+        """Chunk keys of the chunks at positions ``flat``, built with vectorised string
+        operations (a Python loop per chunk costs seconds per million chunks)."""
+        prefix = f"{self.path}/" if self.path else ""
+        if not self.chunks.grid:
+            return [prefix + "0"] * len(flat)
+        keys = np.full(len(flat), prefix, dtype=StringDType())
+        for axis, coords in enumerate(np.unravel_index(flat, self.chunks.grid)):
+            if axis:
+                keys = np.strings.add(keys, self.separator)
+            keys = np.strings.add(keys, coords.astype(StringDType()))
+        return keys.tolist()
 
     def parse_chunk_name(self, name: str) -> tuple[int, ...] | None:
         """Grid coordinates of a chunk key relative to this array, or None if not a chunk key."""

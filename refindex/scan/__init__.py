@@ -112,14 +112,21 @@ class _ExternalSources:
         self.index, self.scanned_url, self.recorded_url = index, scanned_url, recorded_url
 
     def __call__(self, name: str) -> int:
-        if "://" in name or os.path.isabs(name):
-            target = name
-        elif "://" in self.recorded_url:
-            target = posixpath.join(posixpath.dirname(self.recorded_url), name)
-        else:
-            target = str(Path(self.recorded_url).parent / name)
+        target = self._beside(self.recorded_url, name)
         if "://" not in target and not Path(target).exists():
             raise SourceNotFoundError(f"{self.scanned_url}: external file {name!r} not found "
                                       f"(looked for {target})")
         size = Path(target).stat().st_size if "://" not in target else None
         return self.index.add_source(Source(target, size))
+
+    def locate(self, name: str) -> str:
+        """Where the scanner itself finds the file the container calls ``name``."""
+        return self._beside(self.scanned_url, name)
+
+    @staticmethod
+    def _beside(url: str, name: str) -> str:
+        if "://" in name or os.path.isabs(name):
+            return name
+        if "://" in url:
+            return posixpath.join(posixpath.dirname(url), name)
+        return str(Path(url).parent / name)

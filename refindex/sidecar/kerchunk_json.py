@@ -38,23 +38,41 @@ def from_kerchunk(doc: dict, name: str = "<sidecar>") -> Index:
     version = doc.get("version", 0 if "refs" not in doc else 1)
     if version not in (0, 1):
         raise SidecarError(f"{name}: kerchunk reference version {version!r} is not supported")
-    refs = doc.get("refs", {}) if version == 1 else doc
+    if version == 1 and "refs" not in doc:
+        raise SidecarError(f"{name}: version 1 references without a 'refs' map")
+    refs = doc["refs"] if version == 1 else doc
     if not isinstance(refs, dict):
         raise SidecarError(f"{name}: 'refs' must be a map of key to reference")
     templates = doc.get("templates", {}) if version == 1 else {}
+    gens = doc.get("gen", []) if version == 1 else []
+    if not isinstance(templates, dict) or not isinstance(gens, list):
+        raise SidecarError(f"{name}: 'templates' must be a map and 'gen' a list")
     refs = dict(refs)
-    for gen in doc.get("gen", []) if version == 1 else []:
+    for gen in gens:
         refs.update(expand_gen(gen, templates, name))
     refs.pop("version", None)
 
     index = Index()
-    provenance = doc.get(FORMAT_KEY, {})
-    for entry in provenance.get("sources", []):
-        index.sources.append(Source(**entry))
-    index.generator = dict(provenance.get("generator", {}))
+    _read_provenance(index, doc.get(FORMAT_KEY, {}), name)
     _read_metadata(index, refs, name)
     _read_chunks(index, refs, templates, name)
     return index
+
+
+def _read_provenance(index: Index, provenance: object, name: str) -> None:
+    """Sources and generator from our own ``"refindex"`` key."""
+    sources = provenance.get("sources", []) if isinstance(provenance, dict) else None
+    generator = provenance.get("generator", {}) if isinstance(provenance, dict) else None
+    if not isinstance(sources, list) or not isinstance(generator, dict):
+        raise SidecarError(f"{name}: {FORMAT_KEY!r} must be a map with a 'sources' list and "
+                           "a 'generator' map")
+    fields = set(Source.__dataclass_fields__)
+    for i, entry in enumerate(sources):
+        if not isinstance(entry, dict) or "url" not in entry or not set(entry) <= fields:
+            raise SidecarError(f"{name}: {FORMAT_KEY}.sources[{i}]: expected a map with 'url' "
+                               f"and optionally {sorted(fields - {'url'})}, got {entry!r:.80}")
+        index.sources.append(Source(**entry))
+    index.generator = dict(generator)
 
 
 def _read_metadata(index: Index, refs: dict, name: str) -> None:
@@ -85,7 +103,11 @@ def _check_zarray(meta: object, key: str, name: str) -> None:
     for field in ("shape", "chunks", "dtype"):
         if field not in meta:
             raise SidecarError(f"{name}: {key}: missing {field!r}")
-    if len(meta["shape"]) != len(meta["chunks"]) or any(c <= 0 for c in meta["chunks"]):
+    shape, chunks = meta["shape"], meta["chunks"]
+    if not (_int_list(shape) and _int_list(chunks)):
+        raise SidecarError(f"{name}: {key}: shape and chunks must be lists of integers, got "
+                           f"{shape!r} and {chunks!r}")
+    if len(shape) != len(chunks) or any(n < 0 for n in shape) or any(c <= 0 for c in chunks):
         raise SidecarError(f"{name}: {key}: shape {meta['shape']} and chunks {meta['chunks']} "
                            "do not fit together")
 
@@ -131,6 +153,10 @@ def _parse_ref(index: Index, key: str, value: object, templates: dict, name: str
         return ChunkRef(source, int(offset), int(length))
     raise SidecarError(f"{name}: {key}: a reference must be a string or [url] or "
                        f"[url, offset, length], got {str(value)[:80]!r}")
+
+
+def _int_list(value: object) -> bool:
+    return isinstance(value, list) and all(_is_int(v) for v in value)
 
 
 def _is_int(value: object) -> bool:
@@ -181,8 +207,20 @@ def to_kerchunk(index: Index) -> dict:
 
 
 def _write_chunks(node: ArrayNode, names: list[str], refs: dict) -> None:
-    for key, flat in node.present_keys():
-        refs[key] = _ref_value(node.chunks.get(flat), names)
+    table = node.chunks
+    flat = table.present()
+    keys = node.chunk_keys(flat)
+    sources = table.source[flat]
+    plain = (sources >= 0) & (table.length[flat] != WHOLE)
+    # The common case, vectorised: [url, offset, length] for every referenced chunk.
+    urls = np.asarray(names, dtype=object)[sources[plain]].tolist() if plain.any() else []
+    values = map(list, zip(urls, table.offset[flat[plain]].tolist(),
+                           table.length[flat[plain]].tolist(), strict=True))
+    refs.update(zip([k for k, p in zip(keys, plain.tolist(), strict=True) if p], values,
+                    strict=True))
+    for key, position in zip(keys, flat.tolist(), strict=True):
+        if key not in refs:
+            refs[key] = _ref_value(table.get(position), names)
 
 
 def _ref_value(ref: ChunkRef, names: list[str]) -> object:

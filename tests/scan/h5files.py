@@ -269,3 +269,94 @@ def netcdf4(path: Path) -> None:
         group.createDimension("step", 3)
         group.createVariable("step", "i4", ("step",))[:] = [0, 6, 12]
         group.createVariable("skill", "f8", ("step", "lat"))[:] = rng.random((3, 15))
+
+
+def standard_codecs(path: Path) -> None:
+    """Only filters every numcodecs reader decodes: gzip, shuffle, fletcher32, zstd, blosc."""
+    rng = _rng()
+    smooth = np.cumsum(rng.normal(size=(50, 40)), axis=0).astype("f4")
+    with h5py.File(path, "w") as f:
+        f.create_dataset("gzip", data=smooth, chunks=(16, 16), compression="gzip")
+        f.create_dataset("shuffle_gzip", data=smooth.astype("f8"), chunks=(16, 16),
+                         compression="gzip", shuffle=True)
+        f.create_dataset("shuffle_gzip_fletcher", data=smooth, chunks=(16, 16),
+                         compression="gzip", shuffle=True, fletcher32=True)
+        f.create_dataset("zstd", data=smooth, chunks=(16, 16), **hdf5plugin.Zstd(clevel=3))
+        f.create_dataset("blosc_lz4", data=smooth, chunks=(16, 16),
+                         **hdf5plugin.Blosc(cname="lz4", shuffle=hdf5plugin.Blosc.SHUFFLE))
+        f.create_dataset("plain", data=np.arange(30, dtype="i8").reshape(6, 5))
+
+
+def kerchunk_codecs(path: Path) -> None:
+    """The part of ``standard_codecs`` that kerchunk's HDF5 scanner handles (no fletcher32)."""
+    standard_codecs(path)
+    with h5py.File(path, "a") as f:
+        del f["shuffle_gzip_fletcher"]
+
+
+def external_storage(path: Path) -> np.ndarray:
+    """Datasets in external raw files next to ``path``: one segment after a header, three
+    equal segments over two files, and two unequal segments. Returns the values, (12, 10) f8,
+    which all three datasets hold (h5py itself only finds the raw files from their folder)."""
+    values = np.arange(120, dtype="<f8").reshape(12, 10)
+    rows = [values[i:i + 4].tobytes() for i in (0, 4, 8)]
+    (path.parent / "single.bin").write_bytes(b"header--" * 2 + values.tobytes())
+    (path.parent / "segments_a.bin").write_bytes(rows[0] + b"gap" + rows[2])
+    (path.parent / "segments_b.bin").write_bytes(rows[1])
+    (path.parent / "unequal.bin").write_bytes(values.tobytes()[:400] + b"gap" +
+                                              values.tobytes()[400:])
+    block = len(rows[0])
+    with h5py.File(path, "w") as f:
+        f.create_dataset("single", shape=values.shape, dtype="<f8",
+                         external=[("single.bin", 16, values.nbytes)])
+        f.create_dataset("equal_segments", shape=values.shape, dtype="<f8",
+                         external=[("segments_a.bin", 0, block), ("segments_b.bin", 0, block),
+                                   ("segments_a.bin", block + 3, block)])
+        f.create_dataset("unequal_segments", shape=values.shape, dtype="<f8",
+                         external=[("unequal.bin", 0, 400), ("unequal.bin", 403, 560)])
+    return values
+
+
+def virtual_stack(path: Path) -> None:
+    """A virtual dataset stacking ``data`` of two source files next to ``path`` (relative
+    names), with a fill value where a third row has no source."""
+    layout = h5py.VirtualLayout(shape=(3, 10), dtype="i4")
+    for i in range(2):
+        name = f"{path.stem}_source{i}.h5"
+        with h5py.File(path.parent / name, "w") as f:
+            f.create_dataset("data", data=np.arange(10, dtype="i4") + 100 * i)
+        layout[i] = h5py.VirtualSource(name, "data", shape=(10,))
+    with h5py.File(path, "w") as f:
+        f.create_virtual_dataset("stacked", layout, fillvalue=-1)
+        f.create_dataset("plain", data=np.arange(4, dtype="i2"))
+
+
+def mixed_filter_masks(path: Path) -> None:
+    """Optional filters HDF5 skipped for the chunks they did not shrink: LZF (alone and after
+    shuffle) and szip (nn and ec), over half zero, half random chunks."""
+    noise = _rng().integers(0, 2**31, (40, 40), dtype="i4")
+    mixed = np.concatenate([np.zeros((20, 40), "i4"), noise[20:]])
+    with h5py.File(path, "w") as f:
+        f.create_dataset("lzf", data=mixed, chunks=(10, 10), compression="lzf")
+        f.create_dataset("shuffle_lzf", data=mixed, chunks=(10, 10), compression="lzf",
+                         shuffle=True)
+        f.create_dataset("szip_nn", data=mixed, chunks=(10, 10), compression="szip",
+                         compression_opts=("nn", 8))
+        f.create_dataset("szip_ec", data=mixed, chunks=(10, 10), compression="szip",
+                         compression_opts=("ec", 32))
+        f.create_dataset("szip_mostly_skipped", data=np.concatenate([mixed[:10], noise[10:]]),
+                         chunks=(10, 10), compression="szip", compression_opts=("nn", 8))
+
+
+def unwritten_chunks(path: Path) -> None:
+    """Chunked datasets with chunks never written: an integer fill value, a NaN fill value,
+    compressed, and one with no chunk written at all."""
+    with h5py.File(path, "w") as f:
+        ints = f.create_dataset("int_fill", shape=(30, 30), dtype="i2", chunks=(10, 10),
+                                fillvalue=-99, compression="gzip")
+        ints[10:20, 0:10] = 5
+        nans = f.create_dataset("nan_fill", shape=(25,), dtype="f8", chunks=(10,),
+                                fillvalue=np.nan)
+        nans[12:14] = [1.5, 2.5]
+        f.create_dataset("never_written", shape=(8, 8), dtype="f4", chunks=(4, 4),
+                         fillvalue=2.25)

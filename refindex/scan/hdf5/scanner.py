@@ -12,7 +12,12 @@ import numcodecs
 import numpy as np
 
 from refindex.codecs import UnsupportedCodecError, codecs_for, filters_of
-from refindex.errors import UnsupportedFeatureError
+from refindex.errors import (
+    ContainerError,
+    RefindexError,
+    SourceNotFoundError,
+    UnsupportedFeatureError,
+)
 from refindex.index import ArrayNode, ChunkTable, Index
 from refindex.scan.hdf5.attrs import encode_attrs
 from refindex.scan.hdf5.dims import DimensionNamer, is_dimension_only, variable_name
@@ -21,9 +26,9 @@ from refindex.scan.hdf5.layout import (
     LayoutError,
     chunked_layout,
     contiguous_layout,
-    dominant_mask,
     external_layout,
     layout_kind,
+    masks_by_use,
 )
 from refindex.scan.hdf5.types import TypePlan, encode_inline, plan_type
 from refindex.scan.options import ScanOptions
@@ -35,7 +40,8 @@ class Hdf5Scanner:
     """Builds the Index of one open HDF5 file.
 
     ``source_id`` is the id of the file's own source in ``index``; ``resolve_source(path)``
-    gives a source id for another file (external links, external raw storage).
+    gives a source id for another file (external links, external raw storage) and
+    ``resolve_source.locate(path)`` where that file is.
     """
 
     def __init__(
@@ -85,16 +91,23 @@ class Hdf5Scanner:
         try:
             obj = group[name]
         except (KeyError, OSError) as exc:
+            if isinstance(link, h5py.HardLink):
+                # A hard link always names an object in this file: failing to open it is
+                # damage, not a dangling link, and leaving the object out would hide that.
+                raise self._corrupt(path, exc) from None
             kind = type(link).__name__
             self.skipped.append(f"{path}: {kind} that cannot be resolved ({exc})")
             return None
         return obj if isinstance(obj, h5py.Group | h5py.Dataset) else None
 
     def _dataset(self, dset: h5py.Dataset, path: str, group_path: str) -> None:
-        attrs = encode_attrs(dset)
-        attrs["_ARRAY_DIMENSIONS"] = self.dims.names(dset, group_path)
         try:
+            attrs = encode_attrs(dset)
+            attrs["_ARRAY_DIMENSIONS"] = self.dims.names(dset, group_path)
             node = self._array(dset, path, attrs)
+        except (OSError, RuntimeError) as exc:
+            # h5py reports damaged metadata (chunk index, messages, heaps) this way.
+            raise self._corrupt(path, exc) from None
         except UnsupportedFeatureError as exc:
             if self.options.on_unsupported != "skip":
                 raise
@@ -126,6 +139,8 @@ class Hdf5Scanner:
         try:
             layout = self._layout(dset, kind)
         except LayoutError as exc:
+            if kind == "external":
+                return self._inline_external(dset, path, attrs, plan, str(exc))
             return self._inline_array(dset, path, attrs, plan, str(exc))
         if kind != "chunked":
             return _node(path, dset.shape, layout.chunk_shape, plan, None, attrs, layout.table)
@@ -145,22 +160,47 @@ class Hdf5Scanner:
         self, dset: h5py.Dataset, path: str, attrs: dict, plan: TypePlan, layout: Layout
     ) -> ArrayNode:
         filters = filters_of(dset.id.get_create_plist())
-        chunk_shape = layout.chunk_shape
-        mask = dominant_mask(layout)
         try:
-            codecs = codecs_for(filters, dset.dtype, chunk_shape, mask)
-            odd = self._odd_mask_chunks(layout, filters, dset.dtype, codecs)
+            found = self._common_codecs(dset, path, layout, filters)
         except UnsupportedCodecError as exc:
             return self._inline_array(dset, path, attrs, plan, str(exc))
-        if odd.size:
-            if self._inline_too_big(odd.size * math.prod(chunk_shape) * dset.dtype.itemsize):
+        if found is None:
+            return self._inline_array(
+                dset, path, attrs, plan,
+                "chunks stored with different HDF5 filter masks that HDF5 cannot re-encode alike",
+            )
+        codecs, reencoded = found
+        for flat, data in reencoded.items():
+            layout.table.set_inline(flat, data)
+        return _node(path, dset.shape, layout.chunk_shape, plan, codecs or None, attrs,
+                     layout.table)
+
+    def _common_codecs(
+        self, dset: h5py.Dataset, path: str, layout: Layout, filters
+    ) -> tuple[list, dict[int, bytes]] | None:
+        """The array's codecs and the chunks stored otherwise, re-encoded to them (flat
+        position -> bytes); None when no filter mask in use can take all chunks.
+
+        HDF5 skips an optional filter for a chunk it does not shrink (LZF, szip), so one array
+        can hold chunks of several pipelines. The most used one is tried first; HDF5 may skip
+        the filter again when re-encoding (szip), so then the others are tried."""
+        for mask in masks_by_use(layout):
+            codecs = codecs_for(filters, dset.dtype, layout.chunk_shape, mask)
+            odd = self._odd_mask_chunks(layout, filters, dset.dtype, codecs)
+            size = odd.size * math.prod(layout.chunk_shape) * dset.dtype.itemsize
+            if odd.size and self._inline_too_big(size):
                 raise self._unsupported(
                     path,
                     f"{odd.size} chunks stored with a different HDF5 filter mask than the rest",
                     "raise --max-inline",
                 )
-            self._reencode_chunks(dset, layout, odd, codecs, plan)
-        return _node(path, dset.shape, chunk_shape, plan, codecs or None, attrs, layout.table)
+            try:
+                return codecs, self._reencoded_chunks(dset, layout, odd, codecs)
+            except UnsupportedCodecError:
+                raise
+            except RefindexError:
+                continue  # HDF5 declined an optional filter for a re-encoded chunk
+        return None
 
     def _odd_mask_chunks(self, layout: Layout, filters, dtype, codecs: list) -> np.ndarray:
         """Chunks whose filter mask decodes differently from the array's codecs."""
@@ -172,10 +212,11 @@ class Hdf5Scanner:
                 odd.append(present[masks == mask])
         return np.concatenate(odd) if odd else np.zeros(0, dtype=np.int64)
 
-    def _reencode_chunks(
-        self, dset: h5py.Dataset, layout: Layout, flats: np.ndarray, codecs: list, plan: TypePlan
-    ) -> None:
+    def _reencoded_chunks(
+        self, dset: h5py.Dataset, layout: Layout, flats: np.ndarray, codecs: list
+    ) -> dict[int, bytes]:
         pipeline = [numcodecs.get_codec(dict(c)) for c in codecs]
+        encoded = {}
         for flat in flats.tolist():
             coords = layout.table.coords(flat)
             region = tuple(
@@ -188,7 +229,8 @@ class Hdf5Scanner:
             data = np.ascontiguousarray(full).tobytes()
             for codec in pipeline:
                 data = codec.encode(data)
-            layout.table.set_inline(flat, bytes(data))
+            encoded[flat] = bytes(data)
+        return encoded
 
     def _inline_array(
         self, dset: h5py.Dataset, path: str, attrs: dict, plan: TypePlan, reason: str | None
@@ -214,11 +256,31 @@ class Hdf5Scanner:
             path, dset.shape, chunks, plan, None, attrs, table, object_codec=plan.object_codec
         )
 
+    def _inline_external(
+        self, dset: h5py.Dataset, path: str, attrs: dict, plan: TypePlan, reason: str
+    ) -> ArrayNode:
+        """External storage references cannot express, its bytes inlined. They are read here,
+        from the files the references would name: h5py would look for relative names in the
+        current directory, not next to the container."""
+        hint = "raise --max-inline to inline it or --skip-unsupported to leave it out"
+        if self.remote:
+            raise self._unsupported(path, f"{reason} in a remote file",
+                                    "scan a local copy next to its external files")
+        if self._inline_too_big(dset.nbytes):
+            raise self._unsupported(path, reason, hint)
+        table = ChunkTable(tuple(1 for _ in dset.shape))
+        table.set_inline(0, _external_bytes(dset, self.resolve_source.locate))
+        return _node(path, dset.shape, dset.shape, plan, None, attrs, table)
+
     def _inline_too_big(self, nbytes: int) -> bool:
         return nbytes > self.options.max_inline
 
     def _unsupported(self, path: str, feature: str, hint: str) -> UnsupportedFeatureError:
         return UnsupportedFeatureError(self.name, "/" + path, feature, hint)
+
+    def _corrupt(self, path: str, exc: Exception) -> ContainerError:
+        return ContainerError(f"{self.name}: {'/' + path!r}: cannot read HDF5 metadata ({exc}); "
+                              "the file may be corrupt or truncated")
 
 
 def _node(
@@ -255,6 +317,30 @@ def _node(
 def _numpy_dtype(plan: TypePlan) -> np.dtype:
     spec = plan.zarr_dtype
     return np.dtype([tuple(f) for f in spec] if isinstance(spec, list) else spec)
+
+
+def _external_bytes(dset: h5py.Dataset, locate: Callable[[str], str]) -> bytes:
+    """The raw bytes of external storage, segment after segment, from the files ``locate(name)``
+    gives; like HDF5, a file that ends early reads as zeros."""
+    dcpl = dset.id.get_create_plist()
+    remaining = dset.size * dset.dtype.itemsize
+    parts = []
+    for i in range(dcpl.get_external_count()):
+        name, offset, size = dcpl.get_external(i)
+        want = min(size, remaining)
+        location = locate(name.decode() if isinstance(name, bytes) else name)
+        try:
+            with open(location, "rb") as f:
+                f.seek(offset)
+                part = f.read(want)
+        except FileNotFoundError:
+            raise SourceNotFoundError(f"{dset.file.filename}: external file {location} of "
+                                      f"{dset.name!r} not found") from None
+        parts.append(part.ljust(want, b"\0"))
+        remaining -= want
+        if not remaining:
+            break
+    return b"".join(parts).ljust(dset.size * dset.dtype.itemsize, b"\0")
 
 
 def _decoded_size(dset: h5py.Dataset) -> int:

@@ -1,0 +1,84 @@
+"""Presign S3 requests locally with botocore, once per object, reused until near expiry."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from refindex.errors import FetchError
+from refindex.io.options import ReadOptions
+from refindex.io.urls import split_s3
+
+_OPERATIONS = {"GET": "get_object", "HEAD": "head_object"}
+
+
+class S3Presigner:
+    """Turns ``s3://bucket/key`` into a presigned HTTP URL for GET or HEAD.
+
+    Credentials come from the standard AWS chain (environment, config files, SSO, instance
+    metadata) unless ``options.anon``. The botocore client is made on first use, since
+    building it reads botocore's service models (tens of milliseconds).
+    """
+
+    def __init__(self, options: ReadOptions) -> None:
+        self._options = options
+        self._lock = threading.Lock()
+        self._client = None
+        # (method, url) -> (presigned URL, monotonic time after which it must be renewed)
+        self._cache: dict[tuple[str, str], tuple[str, float]] = {}
+
+    def url(self, method: str, url: str) -> str:
+        """A presigned URL for ``method`` (GET or HEAD) on ``url``, from cache when fresh."""
+        now = time.monotonic()
+        cached = self._cache.get((method, url))
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        bucket, key = split_s3(url)
+        expires = self._options.presign_expires
+        try:
+            signed = self._get_client().generate_presigned_url(
+                _OPERATIONS[method], Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
+            )
+        except Exception as error:  # noqa: BLE001 - botocore raises many kinds; all mean "cannot sign"
+            raise FetchError(f"{url}: cannot presign an S3 {method}: {error}") from error
+        self._cache[(method, url)] = (signed, now + expires - self._options.presign_margin)
+        return signed
+
+    def forget(self, url: str) -> None:
+        """Drop cached URLs of ``url`` (after a 403: expired or rotated credentials)."""
+        for method in _OPERATIONS:
+            self._cache.pop((method, url), None)
+
+    def _get_client(self):
+        with self._lock:
+            if self._client is None:
+                self._client = _make_client(self._options)
+            return self._client
+
+
+def endpoint_url(options: ReadOptions) -> str | None:
+    """The S3 endpoint: the option, else ``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL``."""
+    return (
+        options.endpoint_url
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or None
+    )
+
+
+def _make_client(options: ReadOptions):
+    # Imported here: botocore takes a noticeable time to import and only S3 needs it.
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    from botocore.session import get_session
+
+    session = get_session()
+    region = options.region or session.get_config_variable("region") or "us-east-1"
+    endpoint = endpoint_url(options)
+    config = Config(
+        signature_version=UNSIGNED if options.anon else "s3v4",
+        # Custom endpoints (SeaweedFS, MinIO, Ceph) rarely have wildcard DNS for buckets.
+        s3={"addressing_style": "path" if endpoint else "auto"},
+    )
+    return session.create_client("s3", region_name=region, endpoint_url=endpoint, config=config)

@@ -1,0 +1,121 @@
+"""RemoteFile: exact reads through cached blocks; h5py opens remote HDF5 files with it."""
+
+import io
+
+import h5py
+import numpy as np
+import pytest
+
+from refindex.errors import SourceChangedError, SourceNotFoundError
+from refindex.io import ReadEngine, ReadOptions, RemoteFile, open_container
+
+BLOCK = 64 * 1024
+
+
+@pytest.fixture
+def engine():
+    engine = ReadEngine(ReadOptions(block_size=BLOCK, readahead_blocks=0))
+    yield engine
+    engine.close_sync()
+
+
+def test_random_reads_equal_the_bytes(engine, http_server, payload, random_ranges):
+    remote = RemoteFile(engine, http_server.put("data.bin", payload))
+    for offset, length in random_ranges(len(payload), count=100, seed=1):
+        remote.seek(offset)
+        assert remote.read(length) == payload[offset : offset + length]
+
+
+def test_read_at_end_returns_only_what_is_left(engine, http_server, payload):
+    remote = RemoteFile(engine, http_server.put("data.bin", payload))
+    remote.seek(-10, io.SEEK_END)
+    assert remote.read(100) == payload[-10:]
+    assert remote.read(100) == b""
+    assert remote.tell() == len(payload)
+
+
+def test_read_all_equals_the_object(engine, http_server, payload):
+    remote = RemoteFile(engine, http_server.put("data.bin", payload))
+    assert remote.read() == payload
+
+
+def test_blocks_are_aligned_and_cached(engine, http_server, payload):
+    remote = RemoteFile(engine, http_server.put("data.bin", payload), size=len(payload))
+    for offset in (10, 20, 1000, BLOCK - 2):
+        remote.seek(offset)
+        remote.read(4)
+    assert remote.requests == 2  # block 0, then block 1 for the read across the boundary
+    assert remote.bytes_fetched == 2 * BLOCK
+    assert [entry[2] for entry in http_server.log] == [
+        f"bytes=0-{BLOCK - 1}",
+        f"bytes={BLOCK}-{2 * BLOCK - 1}",
+    ]
+
+
+def test_sequential_reads_fetch_ahead(http_server, payload):
+    engine = ReadEngine(ReadOptions(block_size=BLOCK, readahead_blocks=2))
+    remote = RemoteFile(engine, http_server.put("data.bin", payload), size=len(payload))
+    remote.read(BLOCK)
+    remote.read(BLOCK)  # sequential: this miss also fetches the next two blocks
+    requests = remote.requests
+    remote.read(2 * BLOCK)
+    assert remote.requests == requests
+    engine.close_sync()
+
+
+def test_cache_is_bounded(http_server, payload):
+    engine = ReadEngine(ReadOptions(block_size=BLOCK, block_cache_size=2 * BLOCK))
+    remote = RemoteFile(engine, http_server.put("data.bin", payload), size=len(payload))
+    assert remote.read() == payload
+    remote.seek(0)
+    remote.read(1)
+    assert remote.requests == 1 + -(-len(payload) // BLOCK)
+    engine.close_sync()
+
+
+def test_summary_reports_downloaded_bytes_and_requests(engine, http_server, payload):
+    remote = RemoteFile(engine, http_server.put("data.bin", payload))
+    remote.read(10)
+    assert remote.summary == "downloaded 64.0 KiB of 300.0 KiB in 2 requests"
+
+
+def test_replaced_object_raises_source_changed(engine, http_server, payload):
+    url = http_server.put("data.bin", payload)
+    remote = RemoteFile(engine, url)
+    http_server.put("data.bin", payload[::-1])
+    with pytest.raises(SourceChangedError):
+        remote.read(10)
+
+
+def test_h5py_opens_a_remote_hdf5_file_on_s3(s3_env, s3_server, s3_bucket, tmp_path):
+    values = np.arange(50_000, dtype="f8").reshape(100, 500)
+    path = tmp_path / "small.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=values, chunks=(10, 100), compression="gzip")
+        f.attrs["title"] = "remote"
+    url = s3_server.upload(path, s3_bucket, "small.h5")
+    engine = ReadEngine(ReadOptions(block_size=BLOCK))
+    with RemoteFile(engine, url) as remote, h5py.File(remote, "r") as f:
+        assert f.attrs["title"] == "remote"
+        np.testing.assert_array_equal(f["x"][...], values)
+        assert remote.requests >= 1
+    engine.close_sync()
+
+
+def test_open_container_gives_a_plain_file_for_local_paths(engine, tmp_path, payload):
+    path = tmp_path / "data.bin"
+    path.write_bytes(payload)
+    with open_container(str(path), engine) as f:
+        assert not isinstance(f, RemoteFile)
+        assert f.read() == payload
+
+
+def test_open_container_gives_a_remote_file_for_urls(engine, http_server, payload):
+    with open_container(http_server.put("data.bin", payload), engine) as f:
+        assert isinstance(f, RemoteFile)
+        assert f.read(3) == payload[:3]
+
+
+def test_open_container_of_missing_local_file_raises_not_found(engine, tmp_path):
+    with pytest.raises(SourceNotFoundError, match="absent.h5"):
+        open_container(str(tmp_path / "absent.h5"), engine)
