@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from refindex.embedded_s3 import EmbeddedS3
+from tests.http_server import _http_server_process, http_server  # noqa: F401 (fixtures)
 
 # AWS settings that could make a test reach beyond 127.0.0.1 or see a developer's setup.
 _AWS_VARIABLES = (

@@ -25,11 +25,15 @@ FAMILIES = {
 }
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "https"])
 def where(request):
-    """Where the file is scanned and read from: the local disk or the S3 test server."""
+    """Where the file is scanned and read from: the local disk, the S3 test server or a plain
+    HTTP server (the scheme is http on loopback; https goes through the same code)."""
     if request.param == "s3":
         return request.getfixturevalue("s3_location")
+    if request.param == "https":
+        server = request.getfixturevalue("http_server")
+        return lambda path: server.put(path.name, path.read_bytes())
     return lambda path: str(path)
 
 
