@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from refindex.errors import RefindexError
 
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     except RefindexError as exc:
         if args.debug:
             raise
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # Messages quote references like "[url, offset, length]": not Rich markup.
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         console.print("interrupted")

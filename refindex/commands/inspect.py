@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from refindex.index import Index
@@ -45,7 +46,7 @@ def arrays_table(index: Index) -> Table:
         if meta.get("compressor"):
             codecs = ",".join(filter(None, [codecs, meta["compressor"]["id"]]))
         present = f"{node.chunks.present().size}/{len(node.chunks)}"
-        table.add_row("/" + path, str(tuple(meta["shape"])), _dtype(meta["dtype"]),
+        table.add_row(escape("/" + path), str(tuple(meta["shape"])), _dtype(meta["dtype"]),
                       str(tuple(meta["chunks"])), codecs or "-", present,
                       f"{node.chunks.referenced_bytes():,}", f"{node.chunks.inline_bytes():,}")
     return table
@@ -56,7 +57,7 @@ def sources_table(index: Index) -> Table:
     for column in ("id", "url", "size", "etag", "last modified"):
         table.add_column(column)
     for i, source in enumerate(index.sources):
-        table.add_row(str(i), source.url, f"{source.size:,}" if source.size else "?",
+        table.add_row(str(i), escape(source.url), f"{source.size:,}" if source.size else "?",
                       source.etag or "-", source.last_modified or "-")
     return table
 

@@ -99,6 +99,6 @@ def _report(console: Console, result: ScanResult, path, written: int) -> None:
         line += (f"; read {result.fetched:,} of {result.size:,} bytes "
                  f"({100 * result.fetched / max(result.size, 1):.1f}%) in {result.requests} "
                  "requests")
-    console.print(line, highlight=False, soft_wrap=True)
+    console.print(line, highlight=False, soft_wrap=True, markup=False)
     for skipped in result.skipped:
-        console.print(f"  skipped: {skipped}", highlight=False, soft_wrap=True)
+        console.print(f"  skipped: {skipped}", highlight=False, soft_wrap=True, markup=False)

@@ -42,8 +42,12 @@ class RefindexBackendEntrypoint(BackendEntrypoint):
         storage_options: dict | None = None,
     ):
         store = open_store(filename_or_obj, **(storage_options or {}))
-        zarr_store = _CfZarrStore.open_group(store, group=group, mode="r", consolidated=True,
-                                             zarr_format=2, use_zarr_fill_value_as_mask=True)
+        # kerchunk moves a _FillValue attribute into the Zarr fill_value and drops it: its
+        # sidecars mean the fill value as the missing-value marker, as plain Zarr readers do.
+        made_here = store.index.generator.get("name") == "refindex"
+        zarr_class = _CfZarrStore if made_here else ZarrStore
+        zarr_store = zarr_class.open_group(store, group=group, mode="r", consolidated=True,
+                                           zarr_format=2, use_zarr_fill_value_as_mask=True)
         return StoreBackendEntrypoint().open_dataset(
             zarr_store,
             mask_and_scale=mask_and_scale,

@@ -1,0 +1,215 @@
+"""The ``refindex`` command: help, scan (local, several files, --url, S3), inspect, exit codes.
+
+Most tests run ``refindex.cli.main`` in-process; a few run the installed command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import zarr
+
+import refindex
+from refindex.cli import main
+
+COMMANDS = ("scan", "inspect", "demo")
+
+
+def small_file(path: Path) -> Path:
+    with h5py.File(path, "w") as f:
+        f.create_dataset("temperature", data=np.arange(1000.0), chunks=(100,),
+                         compression="gzip")
+        f.create_group("meta").create_dataset("station", data=np.arange(12, dtype="i2"))
+    return path
+
+
+def refindex_command() -> list[str]:
+    """The installed console script, or the module when only that is available."""
+    script = shutil.which("refindex", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "refindex.cli"]
+
+
+def run_installed(*argv: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*refindex_command(), *argv], capture_output=True, text=True,
+                          timeout=120, **kwargs)
+
+
+@pytest.fixture
+def wide(monkeypatch):
+    """Rich tables as wide as their content, so long paths are not cut."""
+    monkeypatch.setenv("COLUMNS", "400")
+
+
+@pytest.fixture
+def h5(tmp_path) -> Path:
+    return small_file(tmp_path / "small.h5")
+
+
+# --- help -----------------------------------------------------------------------------------
+
+
+def test_help_exits_0_and_explains_every_command(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert caught.value.code == 0
+    for command in COMMANDS:
+        assert command in out
+    assert 'engine="refindex"' in out and "--debug" in out
+
+
+@pytest.mark.parametrize("command, phrase", [("scan", "--max-inline"), ("inspect", "sidecar"),
+                                             ("demo", "S3 server")])
+def test_command_help_exits_0_and_explains(command, phrase, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert caught.value.code == 0
+    assert f"refindex {command}" in out and phrase in out
+
+
+def test_installed_command_prints_help():
+    result = run_installed("--help")
+    assert result.returncode == 0 and "refindex scan" in result.stdout
+
+
+# --- scan and inspect -----------------------------------------------------------------------
+
+
+def test_scan_writes_the_sidecar_and_reports_it(h5, tmp_path, capsys):
+    out = tmp_path / "small.json"
+    assert main(["scan", str(h5), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "2 arrays, 11 chunks" in err and str(out) in err
+    group = zarr.open_group(refindex.open_store(out), mode="r", zarr_format=2)
+    np.testing.assert_array_equal(group["temperature"][...], np.arange(1000.0))
+
+
+def test_scan_without_output_writes_name_refs_json_in_the_current_directory(h5, tmp_path,
+                                                                           monkeypatch):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    assert main(["scan", str(h5)]) == 0
+    assert (workdir / "small.h5.refs.json").is_file()
+
+
+def test_inspect_shows_arrays_chunks_and_sources(h5, tmp_path, capsys, wide):
+    out = tmp_path / "small.json"
+    main(["scan", str(h5), "-o", str(out)])
+    capsys.readouterr()
+    assert main(["inspect", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "/temperature" in shown and "/meta/station" in shown
+    assert "(1000,)" in shown and "(100,)" in shown and "zlib" in shown
+    assert "10/10" in shown  # chunks present of the grid
+    assert str(h5) in shown and f"{h5.stat().st_size:,}" in shown
+    assert "2 arrays, 11 chunks" in shown
+
+
+def test_scan_of_several_files_writes_one_sidecar_each_into_a_directory(tmp_path, capsys):
+    sources = [small_file(tmp_path / f"part{i}.h5") for i in range(3)]
+    folder = tmp_path / "sidecars"
+    assert main(["scan", *map(str, sources), "-o", str(folder)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == [f"part{i}.h5.refs.json"
+                                                       for i in range(3)]
+    for source in sources:
+        index = refindex.load_index(folder / f"{source.name}.refs.json")
+        assert index.sources[0].url == str(source)
+
+
+def test_url_option_is_the_source_url_recorded_in_the_sidecar(h5, tmp_path):
+    out = tmp_path / "small.json"
+    url = "https://data.example.org/archive/small.h5"
+    assert main(["scan", str(h5), "--url", url, "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert [s["url"] for s in doc["refindex"]["sources"]] == [url]
+    assert url in doc["templates"].values() or url in json.dumps(doc["refs"])
+    assert str(h5) not in out.read_text()
+
+
+def test_url_option_with_several_sources_is_a_usage_error(tmp_path, capsys):
+    sources = [str(small_file(tmp_path / f"part{i}.h5")) for i in range(2)]
+    assert main(["scan", *sources, "--url", "https://example.org/x.h5"]) == 2
+    assert "one source" in capsys.readouterr().err
+
+
+def test_max_inline_option_reaches_the_scan(tmp_path, capsys):
+    path = tmp_path / "strings.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("names", data=[f"n{i}" for i in range(100)], dtype=h5py.string_dtype())
+    out = tmp_path / "out.json"
+    assert main(["scan", str(path), "--max-inline", "10", "-o", str(out)]) == 1
+    assert main(["scan", str(path), "--max-inline", "100000", "-o", str(out)]) == 0
+    assert "names" in refindex.load_index(out).arrays
+
+
+def test_scan_from_s3_with_endpoint_url_option(s3_env, s3_bucket, h5, tmp_path, capsys,
+                                               monkeypatch):
+    url = s3_env.upload(h5, s3_bucket, "small.h5")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name)  # only the option says where the server is
+    out = tmp_path / "remote.json"
+    assert main(["scan", url, "--endpoint-url", s3_env.endpoint_url, "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert url in err and "requests" in err
+    index = refindex.load_index(out)
+    assert index.sources[0].url == url and index.sources[0].etag
+    store = refindex.open_store(out, endpoint_url=s3_env.endpoint_url)
+    group = zarr.open_group(store, mode="r", zarr_format=2)
+    np.testing.assert_array_equal(group["temperature"][...], np.arange(1000.0))
+
+
+# --- exit codes -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["scan"], ["scan", "x.h5", "--bogus"],
+                                  ["scan", "x.h5", "--max-inline", "lots"], ["inspect"]],
+                         ids=["nothing", "unknown_command", "scan_without_source",
+                              "unknown_option", "bad_number", "inspect_without_sidecar"])
+def test_usage_errors_exit_2_with_usage_on_stderr(argv, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    assert "usage: refindex" in capsys.readouterr().err
+
+
+def test_installed_command_reports_an_error_in_one_line_and_exits_1(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a container\n")
+    result = run_installed("scan", str(path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {path}: not an HDF5 or NetCDF4 file (no HDF5 signature)"]
+    assert not list(tmp_path.glob("*.refs.json"))
+
+
+def test_installed_command_shows_the_traceback_with_debug(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a container\n")
+    result = run_installed("--debug", "scan", str(path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "ContainerError" in result.stderr
+
+
+def test_installed_command_exits_2_on_a_usage_error():
+    result = run_installed("scan")
+    assert result.returncode == 2 and "usage:" in result.stderr
+
+
+# --- demo -----------------------------------------------------------------------------------
+
+
+def test_demo_runs_the_whole_round_trip(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT")}
+    result = run_installed("demo", "--keep", str(tmp_path / "demo"), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "every value equals netCDF4's: yes" in result.stdout
+    assert (tmp_path / "demo" / "ocean.refs.json").is_file()
