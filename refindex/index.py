@@ -108,6 +108,8 @@ class ArrayNode:
     zarray: dict
     attrs: dict
     chunks: ChunkTable
+    attr_dtypes: dict[str, str] = field(default_factory=dict)
+    """NumPy dtypes of numeric attributes that JSON does not carry (e.g. float32)."""
 
     @property
     def separator(self) -> str:

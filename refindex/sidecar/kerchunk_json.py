@@ -53,10 +53,26 @@ def from_kerchunk(doc: dict, name: str = "<sidecar>") -> Index:
     refs.pop("version", None)
 
     index = Index()
-    _read_provenance(index, doc.get(FORMAT_KEY, {}), name)
+    provenance = doc.get(FORMAT_KEY, {})
+    _read_provenance(index, provenance, name)
     _read_metadata(index, refs, name)
+    _read_attr_dtypes(index, provenance.get("attribute_dtypes", {}), name)
     _read_chunks(index, refs, templates, name)
     return index
+
+
+def _read_attr_dtypes(index: Index, dtypes: object, name: str) -> None:
+    """Per array, the NumPy dtypes of numeric attributes JSON does not carry."""
+    where = f"{name}: {FORMAT_KEY}.attribute_dtypes"
+    if not isinstance(dtypes, dict):
+        raise SidecarError(f"{where}: must be a map of array path to a map of dtypes")
+    for path, entry in dtypes.items():
+        if path not in index.arrays or not isinstance(entry, dict):
+            raise SidecarError(f"{where}: {path!r} is not an array with a map of dtypes")
+        try:
+            index.arrays[path].attr_dtypes = {k: np.dtype(v).str for k, v in entry.items()}
+        except TypeError as exc:
+            raise SidecarError(f"{where}: {path!r}: {exc}") from None
 
 
 def _read_provenance(index: Index, provenance: object, name: str) -> None:
@@ -203,6 +219,9 @@ def to_kerchunk(index: Index) -> dict:
         "generator": index.generator,
         "sources": [_source_json(s) for s in index.sources],
     }
+    dtypes = {path: node.attr_dtypes for path, node in index.arrays.items() if node.attr_dtypes}
+    if dtypes:
+        doc[FORMAT_KEY]["attribute_dtypes"] = dtypes
     return doc
 
 

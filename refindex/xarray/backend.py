@@ -94,7 +94,21 @@ class _CfZarrStore(ZarrStore):
             variable.attrs.pop("_FillValue", None)
         else:
             variable.attrs["_FillValue"] = _fill_value(stored, variable.dtype)
+        # Numeric attributes get back the type JSON lost, so CF decoding picks the dtypes
+        # netCDF4 would (a float32 scale_factor unpacks int16 data to float32).
+        path = f"{self.zarr_group.path}/{name}".strip("/")
+        node = self.zarr_group.store.index.arrays.get(path)
+        for attr, dtype in (node.attr_dtypes.items() if node else ()):
+            if attr in variable.attrs and attr != "_FillValue":
+                variable.attrs[attr] = _typed(variable.attrs[attr], dtype)
         return variable
+
+
+def _typed(value, dtype: str):
+    try:
+        return np.asarray(value, dtype=dtype)[()]
+    except (TypeError, ValueError):
+        return value
 
 
 def _fill_value(stored, dtype: np.dtype):

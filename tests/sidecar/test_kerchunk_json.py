@@ -121,3 +121,21 @@ def test_template_expressions_cannot_call_anything():
               "a/0.0": ["{{__import__('os')}}", 0, 10]})
     with pytest.raises(SidecarError, match="cannot evaluate template"):
         from_kerchunk(doc, "x.json")
+
+
+def test_attribute_dtypes_round_trip_through_the_provenance_block():
+    doc = v1({".zgroup": '{"zarr_format":2}', "a/.zarray": ujson.dumps(ZARRAY),
+              "a/.zattrs": '{"scale_factor": 0.5}'},
+             refindex={"generator": {}, "sources": [],
+                       "attribute_dtypes": {"a": {"scale_factor": "<f4"}}})
+    index = from_kerchunk(doc)
+    assert index.arrays["a"].attr_dtypes == {"scale_factor": "<f4"}
+    assert to_kerchunk(index)["refindex"]["attribute_dtypes"] == {"a": {"scale_factor": "<f4"}}
+
+
+def test_attribute_dtypes_of_an_unknown_array_are_an_error():
+    doc = v1({".zgroup": '{"zarr_format":2}'},
+             refindex={"generator": {}, "sources": [],
+                       "attribute_dtypes": {"nope": {"scale_factor": "<f4"}}})
+    with pytest.raises(SidecarError, match="attribute_dtypes: 'nope'"):
+        from_kerchunk(doc, "x.json")

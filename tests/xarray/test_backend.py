@@ -181,17 +181,13 @@ def test_strings_decode_like_netcdf4(netcdf):
     assert ours["station"].values.tolist() == reference["station"].values.tolist()
 
 
-def test_packed_values_unpack_like_netcdf4_within_float32_precision(netcdf):
+def test_packed_values_unpack_exactly_like_netcdf4(netcdf):
     ours = xr.open_dataset(netcdf[1], engine="refindex")["precip"]
     reference = netcdf4_reference(netcdf[0])["precip"]
-    # netCDF4 unpacks in float32 (see the xfail below), we in float64: a float32 rounding apart.
-    np.testing.assert_allclose(ours.values, reference.values, rtol=0,
-                               atol=16 * np.finfo(np.float32).eps)
-    np.testing.assert_array_equal(np.isnan(ours.values), np.isnan(reference.values))
+    assert ours.dtype == reference.dtype
+    np.testing.assert_array_equal(ours.values, reference.values)
 
 
-@pytest.mark.xfail(strict=True, reason="JSON attributes lose the float32 type of scale_factor "
-                   "and add_offset, so xarray unpacks to float64 (as for any Zarr v2 store)")
 def test_packed_values_unpack_to_the_type_of_scale_factor(netcdf):
     ours = xr.open_dataset(netcdf[1], engine="refindex")["precip"]
     assert ours.dtype == netcdf4_reference(netcdf[0])["precip"].dtype == np.float32

@@ -38,7 +38,8 @@ from refindex.scan.hdf5.json_numbers import (
 )
 from refindex.scan.hdf5.types import reference_path
 
-__all__ = ["HIDDEN_ATTRS", "attr_to_json", "decode_attr_for_compare", "encode_attrs"]
+__all__ = ["HIDDEN_ATTRS", "attr_to_json", "attribute_dtypes", "decode_attr_for_compare",
+           "encode_attrs"]
 
 # Attributes the HDF5 dimension-scale API and netCDF-C write for their own bookkeeping; the
 # same set h5netcdf hides and kerchunk and VirtualiZarr drop. DIMENSION_LIST/REFERENCE_LIST
@@ -77,6 +78,25 @@ def encode_attrs(obj: h5py.Group | h5py.Dataset) -> dict[str, Any]:
         if not _is_bookkeeping(obj, name, value):
             out[name] = attr_to_json(value, obj.file)
     return out
+
+
+def attribute_dtypes(obj: h5py.Group | h5py.Dataset) -> dict[str, str]:
+    """NumPy dtypes of the numeric attributes JSON numbers do not carry (all but int64 and
+    float64): CF decoding depends on them (a float32 ``scale_factor`` unpacks to float32)."""
+    dtypes = {}
+    for name in obj.attrs:
+        if name in HIDDEN_ATTRS:
+            continue
+        try:
+            dtype = obj.attrs.get_id(name).dtype
+        except (OSError, KeyError, TypeError):
+            continue
+        if dtype.kind in "iuf" and dtype.newbyteorder("=") not in _JSON_NUMBER_DTYPES:
+            dtypes[name] = dtype.newbyteorder("<").str
+    return dtypes
+
+
+_JSON_NUMBER_DTYPES = (np.dtype("int64"), np.dtype("float64"))
 
 
 def _is_bookkeeping(obj: h5py.Group | h5py.Dataset, name: str, value: Any) -> bool:

@@ -19,7 +19,7 @@ from refindex.errors import (
     UnsupportedFeatureError,
 )
 from refindex.index import ArrayNode, ChunkTable, Index
-from refindex.scan.hdf5.attrs import encode_attrs
+from refindex.scan.hdf5.attrs import attribute_dtypes, encode_attrs
 from refindex.scan.hdf5.dims import DimensionNamer, is_dimension_only, variable_name
 from refindex.scan.hdf5.layout import (
     Layout,
@@ -105,6 +105,7 @@ class Hdf5Scanner:
             attrs = encode_attrs(dset)
             attrs["_ARRAY_DIMENSIONS"] = self.dims.names(dset, group_path)
             node = self._array(dset, path, attrs)
+            node.attr_dtypes = attribute_dtypes(dset)
         except (OSError, RuntimeError) as exc:
             # h5py reports damaged metadata (chunk index, messages, heaps) this way.
             raise self._corrupt(path, exc) from None
