@@ -7,6 +7,7 @@ call from more; an aiohttp session and an asyncio semaphore belong to the loop t
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import threading
 import weakref
@@ -186,3 +187,23 @@ async def _close_pools_on_exit() -> None:
 
 
 at_shutdown(_close_pools_on_exit)
+
+
+def _close_other_loops_at_exit() -> None:
+    """At interpreter exit, close sessions on loops refindex does not own (zarr's I/O loop,
+    a user's) while they still run, so nothing reports an unclosed session."""
+    for pool in list(_pools):
+        with pool._lock:
+            owned = dict(pool._by_loop)
+            pool._by_loop.clear()
+        for loop, resources in owned.items():
+            if loop.is_running() and not loop.is_closed():
+                future = asyncio.run_coroutine_threadsafe(resources.close(), loop)
+                with contextlib.suppress(Exception):
+                    future.result(timeout=2)
+            else:
+                resources.drop()
+
+
+# Registered after zarr is imported, so it runs before zarr stops its loop (atexit is LIFO).
+atexit.register(_close_other_loops_at_exit)
