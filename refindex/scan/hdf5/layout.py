@@ -6,14 +6,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from itertools import chain
-from operator import itemgetter
 
 import h5py
 import numpy as np
 from h5py import h5d
 
 from refindex.index import ChunkTable
+from refindex.scan.hdf5.chunk_index import ADDRESS, FILTER_MASK, SIZE, chunk_records
 
 # Contiguous datasets larger than this are cut into row blocks, so that a slice of a
 # 1 GiB variable does not have to fetch all of it (each block is a plain byte range).
@@ -57,20 +56,14 @@ def chunked_layout(dset: h5py.Dataset, source: int) -> Layout:
     grid = tuple(-(-s // c) for s, c in zip(dset.shape, chunk_shape, strict=True))
     table = ChunkTable(grid)
     masks = np.zeros(len(table), dtype=np.uint32)
-    infos: list = []
-    if math.prod(grid):
-        # A bound method as the callback keeps Python out of the per-chunk path; the columns
-        # are pulled out afterwards in C loops (a million chunks in about a second).
-        dset.id.chunk_iter(infos.append)
-    if infos:
-        count, ndim = len(infos), len(chunk_shape)
-        starts = np.fromiter(chain.from_iterable(map(itemgetter(0), infos)), np.int64,
-                             count * ndim).reshape(count, ndim)
+    records = chunk_records(dset) if math.prod(grid) else None
+    if records is not None and len(records):
+        starts = records[:, : len(chunk_shape)]
         flat = np.ravel_multi_index((starts // np.asarray(chunk_shape, np.int64)).T, grid)
         table.source[flat] = source
-        table.offset[flat] = np.fromiter(map(itemgetter(2), infos), np.int64, count)
-        table.length[flat] = np.fromiter(map(itemgetter(3), infos), np.int64, count)
-        masks[flat] = np.fromiter(map(itemgetter(1), infos), np.uint32, count)
+        table.offset[flat] = records[:, ADDRESS]
+        table.length[flat] = records[:, SIZE]
+        masks[flat] = records[:, FILTER_MASK]
     return Layout("chunked", chunk_shape, table, masks)
 
 
