@@ -48,3 +48,34 @@ def many_chunks(chunks: int = 200_000) -> Path:
         f.create_dataset("data", data=data, chunks=(20, 2))
     partial.rename(path)
     return path
+
+
+def climate(planes: int = 100) -> Path:
+    """A NetCDF4 climate-like file: ``planes`` × 1024 × 1024 float32 in 32 × 32 chunks
+    (zlib + shuffle, about 1.4 KB each), with time/lat/lon coordinates: 1,024 chunks a plane."""
+    import netCDF4
+
+    path = DATA / f"climate-{planes}x1024x1024.nc"
+    if path.exists():
+        return path
+    DATA.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    rng = np.random.default_rng(11)
+    with netCDF4.Dataset(partial, "w") as nc:
+        nc.createDimension("time", None)
+        nc.createDimension("lat", 1024)
+        nc.createDimension("lon", 1024)
+        time = nc.createVariable("time", "f8", ("time",))
+        time.units = "days since 2000-01-01"
+        time[:] = np.arange(planes)
+        nc.createVariable("lat", "f4", ("lat",))[:] = np.linspace(-90, 90, 1024)
+        nc.createVariable("lon", "f4", ("lon",))[:] = np.linspace(0, 360, 1024, endpoint=False)
+        tas = nc.createVariable("tas", "f4", ("time", "lat", "lon"), zlib=True, shuffle=True,
+                                complevel=4, chunksizes=(1, 32, 32))
+        tas.units = "K"
+        lat = np.linspace(-90, 90, 1024)[:, None]
+        base = 288 - 30 * np.sin(np.deg2rad(lat)) ** 2 + np.zeros((1, 1024))
+        for t in range(planes):
+            tas[t] = np.round(base + rng.normal(0, 2.0, (1024, 1024)), 1).astype("f4")
+    partial.rename(path)
+    return path
