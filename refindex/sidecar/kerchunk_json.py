@@ -9,6 +9,9 @@ ignore.
 from __future__ import annotations
 
 import base64
+import contextlib
+import gc
+from itertools import compress
 
 import numpy as np
 import ujson
@@ -195,6 +198,24 @@ def _json_value(value: object, key: str, name: str) -> dict:
 
 def to_kerchunk(index: Index) -> dict:
     """The kerchunk version-1 document for ``index``, with a template per repeated URL."""
+    with _gc_paused():
+        return _to_kerchunk(index)
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Millions of small lists, none of them cyclic: the garbage collector's passes over
+    them would cost more than building them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _to_kerchunk(index: Index) -> dict:
     templates, names = _templates(index)
     refs: dict[str, object] = {}
     for path, kind in index.iter_nodes():
@@ -235,11 +256,11 @@ def _write_chunks(node: ArrayNode, names: list[str], refs: dict) -> None:
     urls = np.asarray(names, dtype=object)[sources[plain]].tolist() if plain.any() else []
     values = map(list, zip(urls, table.offset[flat[plain]].tolist(),
                            table.length[flat[plain]].tolist(), strict=True))
-    refs.update(zip([k for k, p in zip(keys, plain.tolist(), strict=True) if p], values,
-                    strict=True))
-    for key, position in zip(keys, flat.tolist(), strict=True):
-        if key not in refs:
-            refs[key] = _ref_value(table.get(position), names)
+    refs.update(zip(compress(keys, plain.tolist()), values, strict=True))
+    others = (~plain).tolist()
+    for key, position in zip(compress(keys, others), compress(flat.tolist(), others),
+                             strict=True):
+        refs[key] = _ref_value(table.get(position), names)
 
 
 def _ref_value(ref: ChunkRef, names: list[str]) -> object:
