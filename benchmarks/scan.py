@@ -91,14 +91,7 @@ def remote_scan_cost(gib: float) -> None:
 
 
 def _upload(server: EmbeddedS3, path: Path, bucket: str, key: str) -> None:
-    import boto3
-    from boto3.s3.transfer import TransferConfig
-
-    client = boto3.client("s3", endpoint_url=server.endpoint_url, region_name=server.region,
-                          aws_access_key_id=server.access_key,
-                          aws_secret_access_key=server.secret_key)
-    client.upload_file(str(path), bucket, key,
-                       Config=TransferConfig(multipart_chunksize=64 * 2**20, max_concurrency=4))
+    server.upload(path, bucket, key)
 
 
 def _refindex_scan(url: str, endpoint: str, server: EmbeddedS3) -> int:
