@@ -19,6 +19,7 @@ refindex makes a few large HDF5 / NetCDF4 files read like a fast, native Zarr st
   refindex scan data/ocean.nc -o ocean.refs.json         # index a local file
   refindex scan s3://bucket/ocean.nc -o ocean.refs.json  # ... or one in object storage
   refindex inspect ocean.refs.json                       # what the sidecar describes
+  refindex read ocean.refs.json --stats                  # read it, count the requests
   refindex demo                                          # the whole round trip, offline
 
 Then: xr.open_dataset("ocean.refs.json", engine="refindex"), or
@@ -33,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks instead of one-line errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from refindex.commands import demo, inspect, scan
+    from refindex.commands import demo, inspect, read, scan
 
-    for module in (scan, inspect, demo):
+    for module in (scan, inspect, read, demo):
         module.add_parser(commands)
     return parser
 
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         # Messages quote references like "[url, offset, length]": not Rich markup.
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return EXIT_ERROR
+    except argparse.ArgumentTypeError as exc:
+        console.print(f"[bold red]usage error:[/] {escape(str(exc))}", highlight=False,
+                      soft_wrap=True)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         console.print("interrupted")
         return EXIT_INTERRUPTED

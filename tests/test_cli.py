@@ -19,7 +19,7 @@ import zarr
 import refindex
 from refindex.cli import main
 
-COMMANDS = ("scan", "inspect", "demo")
+COMMANDS = ("scan", "inspect", "read", "demo")
 
 
 def small_file(path: Path) -> Path:
@@ -213,3 +213,33 @@ def test_demo_runs_the_whole_round_trip(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "every value equals netCDF4's: yes" in result.stdout
     assert (tmp_path / "demo" / "ocean.refs.json").is_file()
+
+
+# --- read -----------------------------------------------------------------------------------
+
+
+def test_read_prints_every_array_and_the_engine_counters(h5, tmp_path, capsys):
+    sidecar = tmp_path / "s.json"
+    assert main(["scan", str(h5), "-o", str(sidecar)]) == 0
+    capsys.readouterr()
+    assert main(["read", str(sidecar), "--stats"]) == 0
+    out = capsys.readouterr().out
+    assert "/temperature: (1000,) float64" in out and "/meta/station: (12,) int16" in out
+    assert "requests" in out
+
+
+def test_read_applies_a_selection_to_the_named_array(h5, tmp_path, capsys):
+    sidecar = tmp_path / "s.json"
+    main(["scan", str(h5), "-o", str(sidecar)])
+    capsys.readouterr()
+    assert main(["read", str(sidecar), "-a", "temperature", "-s", "10:20"]) == 0
+    out = capsys.readouterr().out
+    assert "/temperature: (10,) float64, 80 bytes" in out and "station" not in out
+
+
+def test_read_options_are_checked_before_reading(h5, tmp_path, capsys):
+    sidecar = tmp_path / "s.json"
+    main(["scan", str(h5), "-o", str(sidecar)])
+    assert main(["read", str(sidecar), "-O", "no_such_option=1"]) == 2
+    assert main(["read", str(sidecar), "-O", "max_concurrency=many"]) == 2
+    assert main(["read", str(sidecar), "-O", "max_concurrency=4"]) == 0

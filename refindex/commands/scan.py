@@ -7,6 +7,7 @@ import argparse
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from refindex.commands.read_arguments import add_read_arguments, read_options_from
 from refindex.scan import ScanOptions, ScanResult, scan
 from refindex.sidecar import write_index
 
@@ -36,23 +37,6 @@ def add_parser(commands) -> None:
                              "exactly, instead of failing")
     add_read_arguments(parser)
     parser.set_defaults(run=run)
-
-
-def add_read_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the I/O engine shared by commands that read remote objects."""
-    parser.add_argument("--endpoint-url", help="S3-compatible endpoint, e.g. http://127.0.0.1:8333")
-    parser.add_argument("--anon", action="store_true", help="unsigned (anonymous) S3 requests")
-
-
-def read_options_from(args: argparse.Namespace):
-    from refindex.io import ReadOptions
-
-    changes = {}
-    if args.endpoint_url:
-        changes["endpoint_url"] = args.endpoint_url
-    if args.anon:
-        changes["anon"] = True
-    return ReadOptions.from_env().replace(**changes)
 
 
 def run(args: argparse.Namespace) -> int:
