@@ -3,11 +3,14 @@ sources through the I/O engine."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterable
 from functools import cached_property
 
 import ujson
+import zarr
 from zarr.abc.store import (
     ByteRequest,
     OffsetByteRequest,
@@ -17,12 +20,21 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
-from refindex.errors import FetchError, SourceChangedError, SourceNotFoundError
-from refindex.index import ABSENT, INLINE, WHOLE, ChunkRef, Index
+from refindex.errors import (
+    FetchError,
+    RefindexError,
+    SourceChangedError,
+    SourceNotFoundError,
+    SourcePolicyError,
+)
+from refindex.index import ABSENT, INLINE, WHOLE, ArrayNode, ChunkRef, Index
 from refindex.io import RangeRequest, ReadEngine, ReadOptions
-from refindex.sidecar import load_index
+from refindex.io.batch import ReadBatcher
+from refindex.readahead import ChunkReadahead
+from refindex.sidecar import is_local, load_index
 
-_WRAPPED_ERRORS = (FetchError, SourceChangedError, SourceNotFoundError)
+_ZARR_DEFAULT_CONCURRENCY = 10  # zarr-python 3's default async.concurrency
+_WRAPPED_ERRORS = (FetchError, SourceChangedError, SourceNotFoundError, SourcePolicyError)
 
 
 class ReferenceStore(Store):
@@ -43,6 +55,14 @@ class ReferenceStore(Store):
         self.options = options or ReadOptions.from_env()
         self.name = name
         self._engine: ReadEngine | None = None
+        self._batcher: ReadBatcher | None = None
+        self._readahead = (
+            ChunkReadahead(self.options.readahead_size)
+            if self.options.readahead_size > 0 and self.options.cache_size > 0
+            else None
+        )
+        self._prefetches: set[asyncio.Future] = set()
+        _raise_zarr_concurrency(self.options.zarr_concurrency)
 
     def __getstate__(self) -> dict:
         return {"index": self.index, "options": self.options, "name": self.name}
@@ -63,6 +83,13 @@ class ReferenceStore(Store):
         if self._engine is None:
             self._engine = ReadEngine(self.options)
         return self._engine
+
+    @property
+    def batcher(self) -> ReadBatcher:
+        """Gathers the chunk reads zarr asks at the same time into one engine read."""
+        if self._batcher is None:
+            self._batcher = ReadBatcher(self.engine)
+        return self._batcher
 
     @cached_property
     def _metadata(self) -> dict[str, bytes]:
@@ -127,26 +154,34 @@ class ReferenceStore(Store):
         """Bytes for each (key, byte range), None for missing keys; one batch to the engine."""
         results: list[bytes | None] = [None] * len(key_ranges)
         pending: list[tuple[int, str, RangeRequest]] = []
+        walked: list[ArrayNode] = []
         for i, (key, byte_range) in enumerate(key_ranges):
             if key in self._metadata:
                 results[i] = _slice(self._metadata[key], byte_range)
                 continue
-            ref = self._chunk_ref(key)
+            node, flat, ref = self._locate(key)
             if ref is None or ref.source == ABSENT:
                 continue
             if ref.source == INLINE:
                 results[i] = _slice(ref.data, byte_range)
                 continue
             pending.append((i, key, self._range_request(ref, byte_range)))
-        if pending:
-            fetched = await self._fetch([p[2] for p in pending], [p[1] for p in pending])
-            for (i, _, _), data in zip(pending, fetched, strict=True):
-                results[i] = data
+            if node is not None and self._readahead is not None:
+                self._read_ahead(node, flat)
+                walked.append(node)
+        try:
+            if pending:
+                fetched = await self._fetch([p[2] for p in pending], [p[1] for p in pending])
+                for (i, _, _), data in zip(pending, fetched, strict=True):
+                    results[i] = data
+        finally:
+            for node in walked:
+                self._readahead.done(node)
         return results
 
     async def _fetch(self, requests: list[RangeRequest], keys: list[str]) -> list[bytes]:
         try:
-            return await self.engine.read(requests)
+            return await self.batcher.read(requests)
         except _WRAPPED_ERRORS as exc:
             where = keys[0] if len(keys) == 1 else f"{keys[0]} (and {len(keys) - 1} more)"
             raise type(exc)(f"{self.name or 'sidecar'}: {where}: {exc}") from exc
@@ -160,17 +195,40 @@ class ReferenceStore(Store):
         elif byte_range is not None:
             raise FetchError(f"{source.url}: byte ranges of whole-object references are not "
                              "supported")
-        return RangeRequest(source.url, offset, length, etag=source.etag, size=source.size)
+        return RangeRequest(source.url, offset, length, etag=source.etag, size=source.size,
+                            last_modified=source.last_modified)
+
+    def _read_ahead(self, node: ArrayNode, flat: int) -> None:
+        """Fetch the chunks ahead of an in-order walk into the engine's cache, in the batch
+        of the read that continued the walk (so the planner merges them into its request)."""
+        ahead = self._readahead.after(node, flat)
+        if not ahead:
+            return
+        requests = [self._range_request(node.chunks.get(position), None) for position in ahead]
+        task = asyncio.ensure_future(self._prefetch(requests))
+        self._prefetches.add(task)
+        task.add_done_callback(self._prefetches.discard)
+
+    async def _prefetch(self, requests: list[RangeRequest]) -> None:
+        # A failed read-ahead costs nothing: a get of those chunks reads them and reports.
+        with contextlib.suppress(RefindexError):
+            await self.batcher.read(requests)
 
     def _chunk_ref(self, key: str) -> ChunkRef | None:
+        return self._locate(key)[2]
+
+    def _locate(self, key: str) -> tuple[ArrayNode | None, int, ChunkRef | None]:
+        """The array, chunk position and reference of chunk ``key`` (None, 0, extra reference
+        for keys outside the arrays)."""
         found = self.index.find_chunk(key)
         if found is None:
-            return self.index.extra.get(key)
+            return None, 0, self.index.extra.get(key)
         node, coords = found
         try:
-            return node.chunks.get(node.chunks.flat_index(coords))
+            flat = node.chunks.flat_index(coords)
         except IndexError:
-            return None
+            return node, 0, None
+        return node, flat, node.chunks.get(flat)
 
 
 def open_store(sidecar: str | os.PathLike | dict | Index | ReferenceStore,
@@ -183,12 +241,37 @@ def open_store(sidecar: str | os.PathLike | dict | Index | ReferenceStore,
     if isinstance(sidecar, ReferenceStore) and not options:
         return sidecar
     read_options = ReadOptions.from_env().replace(**options) if options else ReadOptions.from_env()
+    if "local_sources" not in options and not _sidecar_is_local(sidecar):
+        # A sidecar from elsewhere must not make us read this machine's files.
+        read_options = read_options.replace(local_sources=False)
     if isinstance(sidecar, ReferenceStore):
         return ReferenceStore(sidecar.index, read_options, sidecar.name)
     if isinstance(sidecar, Index):
         return ReferenceStore(sidecar, read_options)
     name = "<document>" if isinstance(sidecar, dict) else os.fspath(sidecar)
     return ReferenceStore(load_index(sidecar, read_options), read_options, name)
+
+
+def _sidecar_is_local(sidecar: str | os.PathLike | dict | Index | ReferenceStore) -> bool:
+    """Whether ``sidecar`` came from this machine: a local path, or a document, Index or store
+    the caller built (a store keeps what it was opened with)."""
+    if isinstance(sidecar, ReferenceStore):
+        return sidecar.options.local_sources
+    if isinstance(sidecar, dict | Index):
+        return True
+    return is_local(sidecar)
+
+
+def _raise_zarr_concurrency(wanted: int) -> None:
+    """Let zarr ask for ``wanted`` chunks at once, so that the batcher sees them together.
+
+    zarr's configuration is global to the process, so it is changed only while it is still
+    zarr's own default (the user did not choose a value, in code or in ``ZARR_ASYNC__...``
+    variables), and only ever raised. ``wanted`` 0 leaves zarr alone."""
+    if wanted <= 0 or "ZARR_ASYNC__CONCURRENCY" in os.environ:
+        return
+    if zarr.config.get("async.concurrency") == _ZARR_DEFAULT_CONCURRENCY:
+        zarr.config.set({"async.concurrency": wanted})
 
 
 def metadata_documents(index: Index) -> dict[str, bytes]:

@@ -8,6 +8,13 @@ from collections.abc import Iterator
 import pytest
 
 from refindex.embedded_s3 import EmbeddedS3
+from refindex.io.resolver import forget_resolutions
+from tests.archive_server import (  # noqa: F401 (fixtures)
+    _archive_server_process,
+    archive_netrc,
+    archive_server,
+)
+from tests.fault_proxy import fault_proxy  # noqa: F401 (fixture)
 from tests.http_server import _http_server_process, http_server  # noqa: F401 (fixtures)
 
 # AWS settings that could make a test reach beyond 127.0.0.1 or see a developer's setup.
@@ -63,3 +70,10 @@ def s3_env(s3_server: EmbeddedS3, monkeypatch: pytest.MonkeyPatch) -> EmbeddedS3
     for name, value in s3_server.env().items():
         monkeypatch.setenv(name, value)
     return s3_server
+
+
+@pytest.fixture(autouse=True)
+def _fresh_resolutions() -> None:
+    """Each test resolves URLs and logs in as a new process would: nothing carried over from
+    earlier tests (resolutions are shared process-wide)."""
+    forget_resolutions()

@@ -1,41 +1,44 @@
 """HttpFetcher: exact, validated, retried range GETs and HEADs over aiohttp.
 
-Every answer is checked before its bytes are returned: the status, the ``Content-Range``
-(the server must send exactly the bytes asked), the object's size and ETag when the caller
-knows them, and the body's length. A short or mismatched answer is never returned.
+Each attempt holds a place under the host's in-flight limit (lowered while the host
+throttles) and the engine's; it is retried with exponential backoff and full jitter on
+5xx, 429, resets, truncated and stalled bodies, within an overall deadline per read. Every
+answer is checked (``validation``) before its bytes are returned: a short or mismatched
+answer is never returned, and a failure names the URL, the range and the last cause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 import aiohttp
 from yarl import URL
 
-from refindex.errors import FetchError, SourceChangedError, SourceNotFoundError
+from refindex.errors import FetchError
 from refindex.io.options import ReadOptions
 from refindex.io.requests import ObjectInfo, RangeRequest
-from refindex.io.resolver import UrlResolver
-from refindex.io.retry import (
-    RetryableError,
-    backoff_delay,
-    is_retryable_status,
-    parse_retry_after,
-)
-from refindex.io.sessions import LoopResourcePool
+from refindex.io.resolver import ResolvedUrl, UrlResolver
+from refindex.io.retry import RetryableError, backoff_delay
+from refindex.io.sessions import LoopResourcePool, host_limiter
 from refindex.io.stats import ReadStats
-
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-_UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)")
-_ERROR_BODY_BYTES = 300  # of an error response, quoted in the message (S3 error codes)
-
-# Raised by aiohttp for broken connections, truncated bodies and timeouts: worth a retry.
-_TRANSIENT = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
+from refindex.io.throttle import HostLimiter
+from refindex.io.validation import (
+    TRANSIENT_ERRORS,
+    AccessDenied,
+    check_identity,
+    check_size,
+    check_status,
+    conditional_headers,
+    expected_length,
+)
 
 _T = TypeVar("_T")
+
+# One attempt on a resolved URL, with the headers (cookies, token) its resolution needs.
+_Attempt = Callable[[URL, Mapping[str, str]], Awaitable[_T]]
 
 
 class HttpFetcher:
@@ -56,73 +59,149 @@ class HttpFetcher:
     async def get(self, request: RangeRequest, scheme: str) -> bytes:
         """Exactly the bytes of ``request``, or an error naming the URL and range."""
         return await self._with_retries(
-            request.url, request.where, scheme, lambda: self._get_once(request)
+            request.url,
+            request.where,
+            scheme,
+            "GET",
+            lambda target, headers: self._get_once(request, target, headers),
         )
 
     async def head(self, url: str, scheme: str) -> ObjectInfo:
-        """Size, ETag and Last-Modified of ``url``."""
-        return await self._with_retries(url, url, scheme, lambda: self._head_once(url))
+        """Size, ETag and Last-Modified of ``url``.
+
+        S3 objects get a presigned HEAD; HTTP(S) sources a one-byte GET instead, because
+        archives hand out URLs presigned for GET only and some servers refuse HEAD."""
+        if scheme == "s3":
+            return await self._with_retries(
+                url, url, scheme, "HEAD",
+                lambda target, headers: self._head_once(url, target, headers))
+        return await self._with_retries(
+            url, url, scheme, "GET", lambda target, headers: self._probe_once(url, target, headers)
+        )
 
     async def _with_retries(
-        self, url: str, where: str, scheme: str, attempt: Callable[[], Awaitable[_T]]
+        self,
+        url: str,
+        where: str,
+        scheme: str,
+        method: str,
+        attempt: _Attempt[_T],
     ) -> _T:
-        retries = 0
+        loop = asyncio.get_running_loop()
+        options = self._options
+        attempts = failures = 0
+        cause = "the first attempt did not finish"
+        resolved: ResolvedUrl | None = None
         refreshed = False
+        # The deadline starts when the first attempt gets its place under the limits (or
+        # fails before), not while waiting for that place: a long queue of reads must not
+        # time out before it is served.
+        deadline: float | None = None
         while True:
+            attempts += 1
             try:
-                async with self._resources.get().limit:
-                    return await attempt()
-            except _Forbidden as error:
-                # An expired presigned URL or rotated credentials: re-resolve once.
+                async with asyncio.timeout_at(deadline) as scope:
+                    resolved = await self._resolver.resolve(url, method)
+                    target = URL(resolved.url, encoded=True)
+                    limiter = host_limiter(str(target.origin()), options.max_per_host)
+                    async with limiter.slot(options.max_per_host), self._resources.get().limit:
+                        if deadline is None:
+                            deadline = loop.time() + options.deadline
+                            scope.reschedule(deadline)
+                        return await self._attempt(
+                            limiter, scheme, attempt(target, resolved.headers)
+                        )
+            except TimeoutError:
+                if not scope.expired():
+                    raise
+                raise self._past_deadline(where, attempts, cause) from None
+            except AccessDenied as error:
+                # An expired presigned URL or token, or rotated credentials: resolve anew once.
                 if refreshed or not self._resolver.can_refresh(url):
                     raise FetchError(f"{where}: {error}") from None
                 refreshed = True
-                self._resolver.refresh(url)
+                self._resolver.refresh(url, resolved)
                 self._stats.add(scheme, retries=1)
             except RetryableError as error:
-                if retries >= self._options.retries:
+                cause = error.reason
+                failures += 1
+                if failures > options.retries:
                     raise FetchError(
-                        f"{where}: {error.reason} (gave up after {retries + 1} attempts)"
+                        f"{where}: {cause} (gave up after {attempts} attempts)"
                     ) from error
-                self._stats.add(scheme, retries=1)
-                await asyncio.sleep(backoff_delay(retries, self._options, error.retry_after))
-                retries += 1
+                if deadline is None:
+                    deadline = loop.time() + options.deadline
+                delay = backoff_delay(failures - 1, options, error.retry_after)
+                if loop.time() + delay >= deadline:
+                    raise self._past_deadline(where, attempts, cause) from error
+                self._stats.add(scheme, retries=1, backoff_seconds=delay)
+                await asyncio.sleep(delay)
 
-    async def _get_once(self, request: RangeRequest) -> bytes:
-        session = self._resources.get().session
-        headers = {}
-        if request.length != -1:
-            headers["Range"] = f"bytes={request.offset}-{request.offset + request.length - 1}"
-        if_match = _if_match(request.etag)
-        if if_match is not None:
-            headers["If-Match"] = if_match
-        url = URL(self._resolver.resolve(request.url, "GET"), encoded=True)
+    async def _attempt(self, limiter: HostLimiter, scheme: str, attempt: Awaitable[_T]) -> _T:
+        """One attempt, its outcome reported to the host's throttle."""
         try:
-            async with session.get(url, headers=headers) as response:
-                await _check_status(response, request.url, request)
-                _check_identity(response, request)
-                expected = _expected_length(response, request)
-                body = await response.read()
-        except _TRANSIENT as error:
+            result = await attempt
+        except RetryableError as error:
+            if error.throttled:
+                limiter.throttled()
+                self._stats.add(scheme, throttled=1)
+                self._note_limit(limiter)
+            raise
+        limiter.succeeded()
+        self._note_limit(limiter)
+        return result
+
+    def _note_limit(self, limiter: HostLimiter) -> None:
+        self._stats.note_host_limit(limiter.host, limiter.throttle.limit)
+
+    def _past_deadline(self, where: str, attempts: int, cause: str) -> FetchError:
+        return FetchError(
+            f"{where}: not read within the deadline of {self._options.deadline:g} s "
+            f"({attempts} attempts; last cause: {cause})"
+        )
+
+    async def _get_once(
+        self, request: RangeRequest, target: URL, resolved_headers: Mapping[str, str]
+    ) -> bytes:
+        session = self._resources.get().session
+        headers = {**resolved_headers, **conditional_headers(request)}
+        try:
+            # Redirects are the resolver's to follow (it checks the source policy and caches
+            # them); one met here means the resolved URL went stale.
+            response = await self._send(
+                session.get(target, headers=headers, allow_redirects=False))
+            async with response:
+                _refuse_redirect(response)
+                await check_status(response, request.url, request)
+                check_identity(response, request)
+                expected = expected_length(response, request)
+                body = await _read_body(response, expected, self._options.stall_timeout)
+        except TRANSIENT_ERRORS as error:
             raise RetryableError(_describe(error)) from error
         except aiohttp.ClientError as error:
             raise FetchError(f"{request.where}: {_describe(error)}") from error
         if expected is None:
-            _check_size(request, len(body))
+            check_size(request, len(body))
         elif len(body) != expected:
             raise RetryableError(f"body has {len(body)} bytes, expected {expected}")
         return body
 
-    async def _head_once(self, url: str) -> ObjectInfo:
+    async def _head_once(
+        self, url: str, target: URL, resolved_headers: Mapping[str, str]
+    ) -> ObjectInfo:
         session = self._resources.get().session
-        target = URL(self._resolver.resolve(url, "HEAD"), encoded=True)
+        headers = dict(resolved_headers)
         try:
-            async with session.head(target, allow_redirects=True) as response:
-                await _check_status(response, url, None)
+            response = await self._send(
+                session.head(target, headers=headers, allow_redirects=False)
+            )
+            async with response:
+                _refuse_redirect(response)
+                await check_status(response, url, None)
                 size = response.content_length
                 etag = response.headers.get("ETag")
                 modified = response.headers.get("Last-Modified")
-        except _TRANSIENT as error:
+        except TRANSIENT_ERRORS as error:
             raise RetryableError(_describe(error)) from error
         except aiohttp.ClientError as error:
             raise FetchError(f"{url}: {_describe(error)}") from error
@@ -130,120 +209,88 @@ class HttpFetcher:
             raise FetchError(f"{url}: HEAD answered without Content-Length; size unknown")
         return ObjectInfo(url=url, size=size, etag=etag, last_modified=modified)
 
+    async def _probe_once(
+        self, url: str, target: URL, resolved_headers: Mapping[str, str]
+    ) -> ObjectInfo:
+        """Size, ETag and Last-Modified from the answer to ``Range: bytes=0-0``."""
+        session = self._resources.get().session
+        headers = {**resolved_headers, "Range": "bytes=0-0"}
+        try:
+            response = await self._send(
+                session.get(target, headers=headers, allow_redirects=False))
+            async with response:
+                _refuse_redirect(response)
+                await check_status(response, url, None)
+                size = _total_size(response)
+                etag = response.headers.get("ETag")
+                modified = response.headers.get("Last-Modified")
+                await response.read()
+        except TRANSIENT_ERRORS as error:
+            raise RetryableError(_describe(error)) from error
+        except aiohttp.ClientError as error:
+            raise FetchError(f"{url}: {_describe(error)}") from error
+        if size is None:
+            raise FetchError(f"{url}: the server gave no size (no Content-Range or "
+                             "Content-Length)")
+        return ObjectInfo(url=url, size=size, etag=etag, last_modified=modified)
 
-class _Forbidden(Exception):
-    """HTTP 403: access denied, or a presigned URL that has expired."""
-
-
-async def _check_status(
-    response: aiohttp.ClientResponse, url: str, request: RangeRequest | None
-) -> None:
-    """Raise the error a non-success status means; return for 200 and 206."""
-    status = response.status
-    if status in (200, 206):
-        return
-    where = url if request is None else request.where
-    if status in (404, 410):
-        raise SourceNotFoundError(f"{url}: not found (HTTP {status})")
-    if status == 412:
-        expected = request.etag if request is not None else None
-        raise SourceChangedError(f"{url}: ETag is no longer {expected}; the object has changed")
-    if status == 416 and request is not None:
-        _raise_unsatisfiable(response, request)
-    detail = await _error_detail(response)
-    if status == 403:
-        raise _Forbidden(f"access denied (HTTP 403){detail}")
-    if is_retryable_status(status):
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        raise RetryableError(f"HTTP {status}{detail}", retry_after=retry_after)
-    raise FetchError(f"{where}: HTTP {status} {response.reason or ''}{detail}".rstrip())
-
-
-def _raise_unsatisfiable(response: aiohttp.ClientResponse, request: RangeRequest) -> None:
-    match = _UNSATISFIED_RANGE.match(response.headers.get("Content-Range", ""))
-    size = int(match.group(1)) if match else None
-    _check_size(request, size)
-    of_size = f" of {size} bytes" if size is not None else ""
-    raise FetchError(f"{request.where}: range runs past the end of the object{of_size}")
-
-
-def _check_identity(response: aiohttp.ClientResponse, request: RangeRequest) -> None:
-    """The response must come from the object the caller knows (ETag) and not be encoded."""
-    etag = response.headers.get("ETag")
-    if request.etag is not None and etag is not None and _bare(etag) != _bare(request.etag):
-        raise SourceChangedError(
-            f"{request.url}: ETag is {etag}, expected {request.etag}; the object has changed"
-        )
-    encoding = response.headers.get("Content-Encoding", "identity").lower()
-    if encoding not in ("identity", ""):
-        raise FetchError(f"{request.where}: server sent Content-Encoding {encoding!r}")
+    async def _send(self, request: Awaitable[aiohttp.ClientResponse]) -> aiohttp.ClientResponse:
+        """The response to ``request`` once its headers are in, within ``options.timeout``."""
+        try:
+            async with asyncio.timeout(self._options.timeout) as timer:
+                return await request
+        except TimeoutError as error:
+            if not timer.expired():  # aiohttp's own: connecting, or no byte for stall_timeout
+                raise RetryableError(_describe(error)) from error
+            raise RetryableError(
+                f"timed out: no response headers within {self._options.timeout:g} s"
+            ) from None
 
 
-def _expected_length(response: aiohttp.ClientResponse, request: RangeRequest) -> int | None:
-    """Body length the response must have (None: unknown, chunked); raises if it is not the
-    range asked for."""
-    if request.length == -1:
-        if response.status != 200:
-            raise FetchError(f"{request.where}: HTTP {response.status} for a whole-object read")
-        size = response.content_length
-        _check_size(request, size)
-        return size
-    end = request.offset + request.length
-    if response.status == 206:
-        match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-        if match is None:
-            raise FetchError(f"{request.where}: HTTP 206 without a valid Content-Range")
-        first, last, total = int(match.group(1)), int(match.group(2)), match.group(3)
-        size = None if total == "*" else int(total)
-        _check_size(request, size)
-        if (first, last + 1) != (request.offset, end):
-            if size is not None and end > size:
-                raise FetchError(
-                    f"{request.where}: range runs past the end of the object of {size} bytes"
-                )
-            raise FetchError(f"{request.where}: server sent bytes [{first}, {last + 1})")
-        return request.length
-    # HTTP 200 to a Range request: the server sent the whole object. Only acceptable when
-    # the whole object is exactly the range asked for.
-    size = response.content_length
-    _check_size(request, size)
-    if size is not None and end > size:
-        raise FetchError(f"{request.where}: range runs past the end of the object of {size} bytes")
-    if request.offset == 0 and size == request.length:
-        return request.length
-    raise FetchError(f"{request.where}: server ignored the Range header (HTTP 200)")
-
-
-def _check_size(request: RangeRequest, size: int | None) -> None:
-    if request.size is not None and size is not None and size != request.size:
-        raise SourceChangedError(
-            f"{request.url}: size is {size} bytes, expected {request.size}; the object has changed"
-        )
-
-
-async def _error_detail(response: aiohttp.ClientResponse) -> str:
-    """A short quote of an error body (S3 explains itself there), or nothing."""
+async def _read_body(
+    response: aiohttp.ClientResponse, expected: int | None, stall_timeout: float
+) -> bytes:
+    """The body, read piece by piece: a stream that delivers no byte for ``stall_timeout``
+    seconds is abandoned (retryable), one that keeps delivering is never cut off."""
+    loop = asyncio.get_running_loop()
+    pieces: list[bytes] = []
+    received = 0
     try:
-        body = await response.content.read(_ERROR_BODY_BYTES)
-    except (*_TRANSIENT, RuntimeError):
-        return ""
-    text = " ".join(body.decode("utf-8", "replace").split())
-    return f": {text}" if text else ""
+        async with asyncio.timeout(stall_timeout) as timer:
+            while piece := await response.content.readany():
+                received += len(piece)
+                if expected is not None and received > expected:
+                    raise RetryableError(f"body is longer than the {expected} bytes announced")
+                pieces.append(piece)
+                timer.reschedule(loop.time() + stall_timeout)
+    except TimeoutError:
+        of = f" of {expected}" if expected is not None else ""
+        raise RetryableError(
+            f"timed out: stalled stream, no bytes for {stall_timeout:g} s "
+            f"after {received}{of} bytes"
+        ) from None
+    return b"".join(pieces)
 
 
-def _bare(etag: str) -> str:
-    """An ETag without weak prefix and quotes, for comparing ETags from different sources."""
-    return etag.removeprefix("W/").strip('"')
+def _refuse_redirect(response: aiohttp.ClientResponse) -> None:
+    if 300 <= response.status < 400:
+        raise AccessDenied(f"redirected (HTTP {response.status}) past the resolved URL")
 
 
-def _if_match(etag: str | None) -> str | None:
-    """The If-Match header for ``etag``; none for weak ETags (If-Match compares strongly)."""
-    if etag is None or etag.startswith("W/"):
-        return None
-    return f'"{_bare(etag)}"'
+def _total_size(response: aiohttp.ClientResponse) -> int | None:
+    """The object's size: from ``Content-Range: bytes 0-0/<size>`` (206), or the body's
+    length when the server ignored the range (200)."""
+    if response.status == 206:
+        match = _CONTENT_RANGE_TOTAL.match(response.headers.get("Content-Range", ""))
+        return int(match.group(1)) if match else None
+    return response.content_length
+
+
+_CONTENT_RANGE_TOTAL = re.compile(r"bytes\s+\d+-\d+/(\d+)")
 
 
 def _describe(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
-        return "timed out (no bytes for stall_timeout, or over timeout)"
+        detail = f": {error}" if str(error) else ""
+        return f"timed out ({type(error).__name__}{detail})"
     return f"{type(error).__name__}: {error}"

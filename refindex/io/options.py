@@ -36,26 +36,70 @@ class ReadOptions:
     max_concurrency: int = 64
     """Requests in flight at once, per engine and event loop."""
 
+    max_per_host: int = 32
+    """Requests in flight at once to one host (``scheme://host:port``), shared by every
+    engine of the process on one event loop; lowered automatically while the host throttles
+    (429, 503 SlowDown) and raised back as its answers succeed."""
+
     timeout: float = 60.0
-    """Seconds one request attempt may take in all: connecting, headers and body."""
+    """Seconds one request attempt may take to connect and receive the response headers.
+    The body has no total limit: it is bounded by ``stall_timeout`` and ``deadline``."""
 
     stall_timeout: float = 20.0
-    """Seconds a response may go without delivering a byte before the attempt is abandoned."""
+    """Seconds a response may go without delivering a byte before the attempt is abandoned
+    and retried (a slow response that keeps delivering bytes is never cut off)."""
+
+    deadline: float = 300.0
+    """Seconds one read (a range GET or a HEAD) may take from its first attempt to its last
+    byte, retries and waits included; then it fails with a ``FetchError``."""
 
     retries: int = 5
-    """Extra attempts after a failed one (5xx, 429, 408, broken or stalled connection)."""
+    """Extra attempts after a failed one (5xx, 429, 408, broken, truncated or stalled
+    response)."""
 
     backoff_base: float = 0.1
     """Seconds before the first retry; doubles with each further retry, with full jitter."""
 
     backoff_max: float = 5.0
-    """Upper bound in seconds on one wait between retries (also caps ``Retry-After``)."""
+    """Upper bound in seconds on one backoff wait between retries. A server's
+    ``Retry-After`` is honoured even when longer, unless it would pass the ``deadline``."""
 
     presign_expires: int = 3600
     """Seconds a presigned S3 URL is valid for."""
 
     presign_margin: float = 300.0
-    """Seconds before expiry at which a cached presigned URL is replaced by a fresh one."""
+    """Seconds before expiry at which a resolved URL (presigned, or found through a redirect)
+    is replaced by a fresh one; at most half of the time it has left."""
+
+    # Resolving: redirects, logins, archive-specific resolvers.
+    bearer_token: str | None = dataclasses.field(default=None, repr=False)
+    """Token sent as ``Authorization: Bearer`` to the host of each HTTP(S) source (not to
+    hosts it redirects to, never with a presigned URL). HTTP Basic credentials come from
+    ``~/.netrc``, or the file the ``NETRC`` environment variable names."""
+
+    resolve_ttl: float = 3600.0
+    """Seconds a redirect's target is reused when neither its URL (a signature's expiry) nor
+    the redirect (``Cache-Control: max-age``, ``Expires``) says how long it is valid."""
+
+    max_redirects: int = 10
+    """Redirects followed from one source before giving up."""
+
+    resolvers: tuple = ()
+    """Archive-specific resolvers, tried before the built-in ones: ``async (url, context) ->
+    ResolvedUrl | None`` callables or their ``"module:function"`` names (see
+    ``refindex.io.resolver``); those of the ``refindex.resolvers`` entry-point group follow.
+    Names also travel to Dask workers; callables must be picklable to do so."""
+
+    # The source policy (refindex.io.policy).
+    allowed_sources: tuple[str, ...] = ()
+    """URL prefixes every source must start with (``("s3://my-bucket/",)``; local prefixes
+    as paths or ``file://``). Empty: ``s3://``, ``http(s)://`` and (see ``local_sources``)
+    local files. Link-local and cloud-metadata addresses are refused unless a prefix names
+    that host (``"http://169.254.169.254/"``). Comma-separated in the environment."""
+
+    local_sources: bool = True
+    """Whether sources may be local files when ``allowed_sources`` is empty; ``open_store``
+    turns it off for a sidecar that is not itself a local file."""
 
     block_size: int = 1 * MiB
     """Bytes per block of the scanner's remote file (``RemoteFile``); blocks are aligned."""
@@ -66,8 +110,54 @@ class ReadOptions:
     readahead_blocks: int = 0
     """Blocks fetched ahead of a sequential reader of a ``RemoteFile`` (0 disables)."""
 
+    # Planning and caching. The first planning figures are starting points, to be tuned from
+    # benchmarks/read.py: a gap of 1 MiB costs about 8 ms at 1 Gbit/s, less than one round
+    # trip to object storage, so reading it beats a second request.
+    max_gap: int = 1 * MiB
+    """Bytes of unrequested gap between two ranges of one source up to which they are merged
+    into one request (0 merges adjacent ranges only)."""
+
+    max_request: int = 16 * MiB
+    """Bytes one merged request may span at most; a single range longer than this is read
+    on its own (split in parts if longer than ``split_size``)."""
+
+    split_size: int = 32 * MiB
+    """Bytes above which one read is split into ``ceil(length / split_size)`` equal parts
+    fetched in parallel."""
+
+    cache_size: int = 256 * MiB
+    """Bytes of fetched ranges the engine keeps in memory (LRU) to answer repeated reads
+    (0 disables)."""
+
+    disk_cache: str | None = None
+    """Directory of an on-disk cache of fetched ranges shared by later sessions (None: no
+    disk cache). Only ranges of sources with a known ETag or size are stored there."""
+
+    disk_cache_size: int = 4096 * MiB
+    """Bytes the on-disk cache may hold; least recently used entries are evicted beyond."""
+
+    readahead_size: int = 4 * MiB
+    """Bytes of chunks fetched at most per read-ahead when a reader walks an array's chunks
+    in grid order; the window grows with the walk but never past the chunks walked so far.
+    0 disables; needs the memory cache (``cache_size``)."""
+
+    zarr_concurrency: int = 512
+    """Chunks zarr asks for at once (its ``async.concurrency``, default 10), set when a
+    refindex store is made while zarr's setting is still its default; batching merges what
+    arrives together, so more at once means fewer, larger requests. zarr's setting is
+    global to the process and a value the user chose is never changed; 0 leaves it alone."""
+
     def __post_init__(self) -> None:
-        positive = ("max_concurrency", "timeout", "stall_timeout", "presign_expires", "block_size")
+        positive = (
+            "max_concurrency",
+            "max_per_host",
+            "timeout",
+            "stall_timeout",
+            "deadline",
+            "presign_expires",
+            "block_size",
+            "resolve_ttl",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"ReadOptions.{name} must be > 0, got {getattr(self, name)!r}")
@@ -78,12 +168,26 @@ class ReadOptions:
             "presign_margin",
             "block_cache_size",
             "readahead_blocks",
+            "max_redirects",
         )
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"ReadOptions.{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("allowed_sources", "resolvers"):
+            value = getattr(self, name)
+            # Lists from keyword arguments become tuples: options are hashable and frozen.
+            single = isinstance(value, str) or callable(value)
+            object.__setattr__(self, name, (value,) if single else tuple(value))
         if self.presign_margin >= self.presign_expires:
             raise ValueError("ReadOptions.presign_margin must be less than presign_expires")
+        sizes = ("max_request", "split_size", "max_gap", "cache_size", "disk_cache_size",
+                 "readahead_size", "zarr_concurrency")
+        for name in sizes:
+            minimum = 1 if name in ("max_request", "split_size") else 0
+            if getattr(self, name) < minimum:
+                raise ValueError(
+                    f"ReadOptions.{name} must be >= {minimum}, got {getattr(self, name)!r}"
+                )
 
     def replace(self, **changes: Any) -> ReadOptions:
         """A copy with ``changes`` applied (validated like the constructor)."""
@@ -120,6 +224,8 @@ def _parse(name: str, default: Any, raw: str) -> Any:
             return int(text)
         if isinstance(default, float):
             return float(text)
+        if isinstance(default, tuple):
+            return tuple(part.strip() for part in text.split(",") if part.strip())
     except ValueError:
         kind = type(default).__name__
         raise ValueError(f"{variable}={raw!r} is not a valid {kind}") from None

@@ -13,6 +13,8 @@ class RangeRequest:
     ``http(s)://...``. ``length == -1`` asks for the whole object (``offset`` must be 0).
     When ``etag`` or ``size`` (bytes) are given, the object must still have them, else the
     read fails with ``SourceChangedError`` instead of returning another object's bytes.
+    ``last_modified`` (an HTTP date, as a server's ``Last-Modified`` header gave it) is
+    checked the same way when there is no ETag.
     """
 
     url: str
@@ -20,6 +22,7 @@ class RangeRequest:
     length: int
     etag: str | None = None
     size: int | None = None
+    last_modified: str | None = None
 
     def __post_init__(self) -> None:
         if self.offset < 0:

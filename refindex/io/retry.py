@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -11,14 +12,27 @@ from refindex.io.options import ReadOptions
 # Request Timeout, Too Many Requests and every 5xx except Not Implemented.
 RETRY_STATUSES = frozenset({408, 429})
 
+# Answers that mean "you are sending too much": S3 sends SlowDown as a 503.
+THROTTLE_STATUSES = frozenset({429, 503})
+
+# Doublings of the backoff beyond which the ceiling is backoff_max anyway (avoids overflow).
+_MAX_DOUBLINGS = 60
+
 
 class RetryableError(Exception):
-    """One attempt failed in a way another attempt may not: a 5xx, a reset, a stall."""
+    """One attempt failed in a way another attempt may not: a 5xx, a reset, a stall.
 
-    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+    ``retry_after`` is the wait (seconds) the server asked for; ``throttled`` is true when
+    the server asked to slow down (429, 503), which lowers the host's in-flight limit.
+    """
+
+    def __init__(
+        self, reason: str, *, retry_after: float | None = None, throttled: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.throttled = throttled
 
 
 def is_retryable_status(status: int) -> bool:
@@ -26,28 +40,45 @@ def is_retryable_status(status: int) -> bool:
     return status in RETRY_STATUSES or (status >= 500 and status != 501)
 
 
-def backoff_delay(attempt: int, options: ReadOptions, retry_after: float | None = None) -> float:
-    """Seconds to wait before retry number ``attempt`` (0-based): full-jitter exponential.
+def is_throttle_status(status: int) -> bool:
+    """True for HTTP statuses that ask the client to send fewer requests."""
+    return status in THROTTLE_STATUSES
 
-    A server's ``Retry-After`` is honoured up to ``options.backoff_max`` seconds.
+
+def backoff_delay(
+    attempt: int,
+    options: ReadOptions,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based): exponential, full jitter.
+
+    The jittered wait is drawn from ``[0, min(backoff_max, backoff_base * 2**attempt))``.
+    A server's ``Retry-After`` is honoured in full, with the jitter added on top so that
+    requests told the same time do not all come back at once.
     """
-    ceiling = min(options.backoff_max, options.backoff_base * 2**attempt)
+    ceiling = min(options.backoff_max, options.backoff_base * 2 ** min(attempt, _MAX_DOUBLINGS))
     # Full jitter spreads the retries of many requests that failed at once.
-    delay = random.uniform(0, ceiling)
+    delay = (rng or random).uniform(0, ceiling)
     if retry_after is not None:
-        delay = max(delay, min(retry_after, options.backoff_max))
+        delay += retry_after
     return delay
 
 
-def parse_retry_after(value: str | None) -> float | None:
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), else None."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+        when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000" dates: HTTP dates are always UTC
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -1,10 +1,9 @@
-"""Presign S3 requests locally with botocore, once per object, reused until near expiry."""
+"""Presign S3 requests locally with botocore, so that each chunk read is a plain HTTP GET."""
 
 from __future__ import annotations
 
 import os
 import threading
-import time
 
 from refindex.errors import FetchError
 from refindex.io.options import ReadOptions
@@ -18,37 +17,26 @@ class S3Presigner:
 
     Credentials come from the standard AWS chain (environment, config files, SSO, instance
     metadata) unless ``options.anon``. The botocore client is made on first use, since
-    building it reads botocore's service models (tens of milliseconds).
+    building it reads botocore's service models (tens of milliseconds). Signing is local and
+    uncached: the resolver keeps the URLs it made until shortly before they expire.
     """
 
     def __init__(self, options: ReadOptions) -> None:
         self._options = options
         self._lock = threading.Lock()
         self._client = None
-        # (method, url) -> (presigned URL, monotonic time after which it must be renewed)
-        self._cache: dict[tuple[str, str], tuple[str, float]] = {}
 
-    def url(self, method: str, url: str) -> str:
-        """A presigned URL for ``method`` (GET or HEAD) on ``url``, from cache when fresh."""
-        now = time.monotonic()
-        cached = self._cache.get((method, url))
-        if cached is not None and cached[1] > now:
-            return cached[0]
+    def sign(self, method: str, url: str) -> str:
+        """A URL for ``method`` (GET or HEAD) on ``url``, valid ``presign_expires`` seconds."""
         bucket, key = split_s3(url)
-        expires = self._options.presign_expires
         try:
-            signed = self._get_client().generate_presigned_url(
-                _OPERATIONS[method], Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
+            return self._get_client().generate_presigned_url(
+                _OPERATIONS[method],
+                Params={"Bucket": bucket, "Key": key},
+                ExpiresIn=self._options.presign_expires,
             )
         except Exception as error:  # noqa: BLE001 - botocore raises many kinds; all mean "cannot sign"
             raise FetchError(f"{url}: cannot presign an S3 {method}: {error}") from error
-        self._cache[(method, url)] = (signed, now + expires - self._options.presign_margin)
-        return signed
-
-    def forget(self, url: str) -> None:
-        """Drop cached URLs of ``url`` (after a 403: expired or rotated credentials)."""
-        for method in _OPERATIONS:
-            self._cache.pop((method, url), None)
 
     def _get_client(self):
         with self._lock:

@@ -1,4 +1,5 @@
-"""One aiohttp session and one concurrency limit per event loop, never used on another loop.
+"""One aiohttp session and one concurrency limit per event loop, never used on another loop,
+and per loop one in-flight limiter per host, shared by every engine of the process.
 
 zarr-python runs its own loop in a thread, the sync edge runs another, and xarray or Dask may
 call from more; an aiohttp session and an asyncio semaphore belong to the loop that made them.
@@ -18,9 +19,29 @@ import aiohttp
 from refindex import __version__
 from refindex.io.loop import at_shutdown
 from refindex.io.options import ReadOptions
+from refindex.io.throttle import HostLimiter, HostThrottle
 
 # Every pool alive in this process, so their sessions on the I/O loop close at exit.
 _pools: weakref.WeakSet[LoopResourcePool] = weakref.WeakSet()
+
+# Per event loop, the in-flight limiter of each host it has talked to. Not per engine: a
+# host's capacity, and its throttling, do not depend on which engine asks.
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, HostLimiter]] = (
+    weakref.WeakKeyDictionary()
+)
+_limiters_lock = threading.Lock()
+
+
+def host_limiter(host: str, ceiling: int) -> HostLimiter:
+    """The running loop's limiter of ``host`` (``scheme://host:port``), made on first use
+    with ``ceiling`` requests in flight at most (later callers may raise it)."""
+    loop = asyncio.get_running_loop()
+    with _limiters_lock:
+        by_host = _limiters.setdefault(loop, {})
+        limiter = by_host.get(host)
+        if limiter is None:
+            limiter = by_host[host] = HostLimiter(host, HostThrottle(ceiling))
+        return limiter
 
 
 class LoopResources:
@@ -157,8 +178,10 @@ def _call_at_loop_shutdown(
 
 def _new_session(options: ReadOptions) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=options.max_concurrency, ttl_dns_cache=300)
+    # No total: a slow body that keeps moving may take as long as it needs (the fetcher
+    # bounds each read by its deadline); a silent socket is cut after stall_timeout.
     timeout = aiohttp.ClientTimeout(
-        total=options.timeout, sock_connect=options.timeout, sock_read=options.stall_timeout
+        total=None, sock_connect=options.timeout, sock_read=options.stall_timeout
     )
     return aiohttp.ClientSession(
         connector=connector,

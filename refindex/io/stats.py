@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 
@@ -18,6 +19,37 @@ class SchemeStats:
     """Extra attempts after a failed one."""
     failures: int = 0
     """Requests that ended in an error."""
+    fetches: int = 0
+    """What was sent to sources after planning and caching: range GETs and HEADs (a retried
+    one counts once) and local file reads and stats. Fewer than ``requests`` when ranges were
+    merged or came from a cache."""
+    bytes_fetched: int = 0
+    """Bytes received from sources, gaps read by merging included."""
+    merged: int = 0
+    """Requested ranges that needed no read of their own (merged into a neighbour's read)."""
+    split: int = 0
+    """Extra reads made by splitting large ranges into parallel parts."""
+    memory_hits: int = 0
+    """Requested ranges answered by the in-memory cache."""
+    memory_misses: int = 0
+    """Requested ranges the in-memory cache did not have (counted only when it is on)."""
+    disk_hits: int = 0
+    """Requested ranges answered by the on-disk cache."""
+    disk_misses: int = 0
+    """Requested ranges the on-disk cache did not have (counted only when it is on)."""
+    joined: int = 0
+    """Requested ranges that another read was already fetching: they waited for its bytes."""
+    throttled: int = 0
+    """Answers that asked to slow down (429, 503 SlowDown); each is also a retry."""
+    backoff_seconds: float = 0.0
+    """Seconds requests spent waiting between attempts (summed over concurrent requests)."""
+    resolutions: int = 0
+    """Source URLs resolved to a fetchable URL (presigned, or followed through redirects and
+    logins); once per source and lifetime, shared by the whole process."""
+    logins: int = 0
+    """Credentials exchanged for a session cookie while resolving."""
+    redirects: int = 0
+    """Redirects followed while resolving."""
 
 
 class ReadStats:
@@ -26,17 +58,19 @@ class ReadStats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._schemes: dict[str, SchemeStats] = {}
+        self._host_limits: dict[str, int] = {}
 
-    def add(
-        self, scheme: str, *, requests: int = 0, bytes: int = 0, retries: int = 0, failures: int = 0
-    ) -> None:
-        """Add to the counters of ``scheme``."""
+    def add(self, scheme: str, **counts: int) -> None:
+        """Add to the counters of ``scheme``, named as the fields of ``SchemeStats``
+        (``add("s3", requests=1, bytes=100)``)."""
         with self._lock:
-            counts = self._schemes.setdefault(scheme, SchemeStats())
-            counts.requests += requests
-            counts.bytes += bytes
-            counts.retries += retries
-            counts.failures += failures
+            current = self._schemes.setdefault(scheme, SchemeStats())
+            for name, value in counts.items():
+                setattr(current, name, getattr(current, name) + value)
+
+    def total(self, name: str) -> int:
+        """The counter ``name`` (a field of ``SchemeStats``) summed over every scheme."""
+        return sum(getattr(counts, name) for counts in self.by_scheme().values())
 
     def by_scheme(self) -> dict[str, SchemeStats]:
         """A snapshot of the counters, per scheme."""
@@ -63,19 +97,60 @@ class ReadStats:
         """All failed requests, every scheme."""
         return sum(counts.failures for counts in self.by_scheme().values())
 
+    @property
+    def fetches(self) -> int:
+        """All reads sent to sources after planning and caching, every scheme."""
+        return self.total("fetches")
+
+    @property
+    def bytes_fetched(self) -> int:
+        """All bytes received from sources, every scheme."""
+        return self.total("bytes_fetched")
+
+    @property
+    def merged(self) -> int:
+        """All requested ranges merged into another's read, every scheme."""
+        return self.total("merged")
+
+    @property
+    def cache_hits(self) -> int:
+        """Requested ranges answered from the memory or disk cache, every scheme."""
+        return self.total("memory_hits") + self.total("disk_hits")
+
+    @property
+    def throttled(self) -> int:
+        """All answers that asked to slow down, every scheme."""
+        return self.total("throttled")
+
+    @property
+    def backoff_seconds(self) -> float:
+        """Seconds spent waiting between attempts, every scheme."""
+        return self.total("backoff_seconds")
+
+    @property
+    def host_limits(self) -> dict[str, int]:
+        """The latest in-flight limit of each host this engine talked to (``max_per_host``
+        unless the host has been throttling)."""
+        with self._lock:
+            return dict(self._host_limits)
+
+    def note_host_limit(self, host: str, limit: int) -> None:
+        """Record the current in-flight limit of ``host``."""
+        with self._lock:
+            self._host_limits[host] = limit
+
     def reset(self) -> None:
         """Set every counter back to zero."""
         with self._lock:
             self._schemes.clear()
+            self._host_limits.clear()
 
     def __str__(self) -> str:
         schemes = self.by_scheme()
-        total = SchemeStats(
-            requests=sum(c.requests for c in schemes.values()),
-            bytes=sum(c.bytes for c in schemes.values()),
-            retries=sum(c.retries for c in schemes.values()),
-            failures=sum(c.failures for c in schemes.values()),
-        )
+        total = SchemeStats(**{
+            field.name: sum(getattr(c, field.name) for c in schemes.values())
+            for field in dataclasses.fields(SchemeStats)
+        })
         parts = [f"{name}: {_line(counts)}" for name, counts in sorted(schemes.items())]
         detail = f" ({'; '.join(parts)})" if len(parts) > 1 else ""
         return _line(total) + detail
@@ -95,7 +170,20 @@ def format_bytes(count: int) -> str:
 
 
 def _line(counts: SchemeStats) -> str:
-    return (
+    line = (
         f"{counts.requests} requests, {format_bytes(counts.bytes)}, "
         f"{counts.retries} retries, {counts.failures} failures"
     )
+    if counts.fetches != counts.requests or counts.bytes_fetched != counts.bytes:
+        line += f", {counts.fetches} fetches ({format_bytes(counts.bytes_fetched)})"
+    hits = counts.memory_hits + counts.disk_hits
+    if hits:
+        line += f", {hits} cache hits"
+    if counts.throttled:
+        line += f", {counts.throttled} throttled"
+    if counts.backoff_seconds:
+        line += f", {counts.backoff_seconds:.1f} s in backoff"
+    if counts.resolutions:
+        line += (f", {counts.resolutions} resolutions ({counts.redirects} redirects, "
+                 f"{counts.logins} logins)")
+    return line

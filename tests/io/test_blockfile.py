@@ -47,6 +47,7 @@ def test_blocks_are_aligned_and_cached(engine, http_server, payload):
     assert remote.requests == 2  # block 0, then block 1 for the read across the boundary
     assert remote.bytes_fetched == 2 * BLOCK
     assert [entry[2] for entry in http_server.log] == [
+        "bytes=0-0",  # the resolver's probe for redirects, once per source
         f"bytes=0-{BLOCK - 1}",
         f"bytes={BLOCK}-{2 * BLOCK - 1}",
     ]

@@ -4,8 +4,6 @@ import pytest
 
 from refindex.errors import FetchError, SourceChangedError, SourceNotFoundError
 from refindex.io import RangeRequest, ReadEngine, ReadOptions
-from refindex.io import s3 as s3_module
-from refindex.io.s3 import S3Presigner
 
 FAST = ReadOptions(retries=2, backoff_base=0.01, backoff_max=0.05, timeout=10)
 
@@ -86,15 +84,6 @@ def test_endpoint_option_overrides_environment(s3_env, s3_object, payload, monke
     engine = ReadEngine(FAST.replace(endpoint_url=s3_env.endpoint_url))
     assert engine.read_sync([RangeRequest(s3_object, 0, 10)]) == [payload[:10]]
     engine.close_sync()
-
-
-def test_presigned_url_is_reused_until_near_expiry(s3_env, s3_object, monkeypatch):
-    presigner = S3Presigner(ReadOptions(presign_expires=600, presign_margin=60))
-    first = presigner.url("GET", s3_object)
-    assert presigner.url("GET", s3_object) is first
-    now = s3_module.time.monotonic()
-    monkeypatch.setattr(s3_module.time, "monotonic", lambda: now + 541)
-    assert presigner.url("GET", s3_object) is not first
 
 
 def test_stats_count_s3_requests(engine, s3_object):

@@ -1,0 +1,98 @@
+"""Read-ahead of in-order chunk walks, and how a store tells zarr to ask for more at once."""
+
+from __future__ import annotations
+
+import zarr
+
+from refindex.index import ArrayNode, ChunkTable, Index
+from refindex.io import ReadOptions
+from refindex.readahead import ChunkReadahead
+from refindex.store import ReferenceStore
+
+
+def node(chunks: int = 1000, length: int = 100) -> ArrayNode:
+    table = ChunkTable((chunks,))
+    for flat in range(chunks):
+        table.set(flat, 0, flat * length, length)
+    return ArrayNode("a", {}, {}, table)
+
+
+def walk(readahead: ChunkReadahead, array: ArrayNode, positions) -> list[int]:
+    """A walk of one read at a time (as zarr's ``get``s when they trickle in)."""
+    fetched: list[int] = []
+    for flat in positions:
+        fetched += readahead.after(array, flat)
+        readahead.done(array)
+    return fetched
+
+
+def test_an_in_order_walk_is_read_ahead():
+    fetched = walk(ChunkReadahead(10**9), node(), range(100))
+    assert fetched and fetched == sorted(set(fetched))
+    assert max(fetched) > 99  # ahead of the walk
+
+
+def test_read_ahead_never_exceeds_the_chunks_walked():
+    """A walk that stops wastes at most about as much as it read."""
+    for stop in (10, 50, 300):
+        fetched = walk(ChunkReadahead(10**9), node(), range(stop))
+        assert len([f for f in fetched if f >= stop]) <= stop + 8
+
+
+def test_no_read_ahead_while_many_reads_of_the_array_are_in_flight():
+    """zarr asking for many chunks at once is reading ahead already."""
+    readahead = ChunkReadahead(10**9)
+    array = node()
+    assert [readahead.after(array, flat) for flat in range(200)][40:] == [[]] * 160
+
+
+def test_a_strided_walk_is_not_read_ahead():
+    assert walk(ChunkReadahead(10**9), node(), range(0, 1000, 40)) == []
+
+
+def test_a_short_walk_is_not_read_ahead():
+    assert walk(ChunkReadahead(10**9), node(), range(5)) == []
+
+
+def test_each_read_ahead_stays_within_the_byte_budget():
+    readahead = ChunkReadahead(budget=1000)  # ten chunks of 100 bytes
+    array = node()
+    for flat in range(500):
+        assert len(readahead.after(array, flat)) <= 10
+
+
+def test_read_ahead_stops_at_the_last_chunk_and_skips_absent_ones():
+    array = node(chunks=30)
+    array.chunks.source[20:25] = -1  # absent
+    fetched = walk(ChunkReadahead(10**9), array, range(30))
+    assert fetched and max(fetched) < 30
+    assert not set(fetched) & set(range(20, 25))
+
+
+# --- zarr's concurrency ---------------------------------------------------------------------
+
+
+def make_store(**options) -> ReferenceStore:
+    return ReferenceStore(Index(), ReadOptions(**options))
+
+
+def test_a_store_raises_zarrs_default_concurrency():
+    with zarr.config.set({"async.concurrency": 10}):
+        make_store(zarr_concurrency=300)
+        assert zarr.config.get("async.concurrency") == 300
+
+
+def test_a_store_keeps_a_concurrency_the_user_chose(monkeypatch):
+    with zarr.config.set({"async.concurrency": 7}):
+        make_store(zarr_concurrency=300)
+        assert zarr.config.get("async.concurrency") == 7
+    monkeypatch.setenv("ZARR_ASYNC__CONCURRENCY", "10")
+    with zarr.config.set({"async.concurrency": 10}):
+        make_store(zarr_concurrency=300)
+        assert zarr.config.get("async.concurrency") == 10
+
+
+def test_zarr_concurrency_zero_leaves_zarr_alone():
+    with zarr.config.set({"async.concurrency": 10}):
+        make_store(zarr_concurrency=0)
+        assert zarr.config.get("async.concurrency") == 10
