@@ -132,22 +132,92 @@ def _check_zarray(meta: object, key: str, name: str) -> None:
 
 
 def _read_chunks(index: Index, refs: dict, templates: dict, name: str) -> None:
-    for key, value in refs.items():
-        found = index.find_chunk(key)
-        ref = _parse_ref(index, key, value, templates, name)
-        if found is None:
-            index.extra[key] = ref
-            continue
+    """Chunk references into the arrays' tables: plain ``[url, offset, length]`` references
+    are gathered per array and stored with one vectorised pass (a million keys must not cost a
+    NumPy call each); anything else goes through ``_parse_ref`` one by one."""
+    plain = _PlainRefs(index, templates, name)
+    with _gc_paused():
+        for key, value in refs.items():
+            found = plain.owner(key)
+            if found is None:
+                index.extra[key] = _parse_ref(index, key, value, templates, name)
+            elif not plain.add(found, key, value):
+                node, coords = found
+                flat = _flat_index(node, coords, key, name)
+                ref = _parse_ref(index, key, value, templates, name)
+                if ref.source == INLINE:
+                    node.chunks.set_inline(flat, ref.data)
+                else:
+                    node.chunks.set(flat, ref.source, ref.offset, ref.length)
+    plain.store()
+
+
+class _PlainRefs:
+    """Plain references collected per array, then written into the chunk tables at once."""
+
+    def __init__(self, index: Index, templates: dict, name: str) -> None:
+        self.index, self.templates, self.name = index, templates, name
+        self._parents: dict[str, ArrayNode | None] = {}
+        self._sources: dict[str, int] = {}
+        self._columns: dict[str, tuple[list, list, list, list, list]] = {}
+
+    def owner(self, key: str) -> tuple[ArrayNode, tuple[int, ...]] | None:
+        """The array ``key`` is a chunk of and its coordinates (cached per parent path)."""
+        parent, _, leaf = key.rpartition("/")
+        node = self._parents.get(parent, _UNKNOWN)
+        if node is _UNKNOWN:
+            node = self._parents[parent] = self.index.arrays.get(parent)
+        if node is not None and node.separator == ".":
+            coords = node.parse_chunk_name(leaf)
+            return None if coords is None else (node, coords)
+        return self.index.find_chunk(key)
+
+    def add(self, found: tuple[ArrayNode, tuple[int, ...]], key: str, value: object) -> bool:
+        """Collect ``value`` if it is a plain, valid ``[url, offset, length]``."""
+        if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)):
+            return False
+        offset, length = value[1], value[2]
+        if not (_is_int(offset) and _is_int(length)) or offset < 0 or length < 0:
+            return False  # _parse_ref raises the error that names the key
+        source = self._sources.get(value[0])
+        if source is None:
+            url = render(value[0], self.templates, self.name, key)
+            source = self._sources[value[0]] = self.index.add_source(Source(url))
         node, coords = found
-        try:
-            flat = node.chunks.flat_index(coords)
-        except IndexError:
-            raise SidecarError(f"{name}: {key}: chunk outside the array's grid "
-                               f"{node.chunks.grid}") from None
-        if ref.source == INLINE:
-            node.chunks.set_inline(flat, ref.data)
-        else:
-            node.chunks.set(flat, ref.source, ref.offset, ref.length)
+        columns = self._columns.setdefault(node.path, ([], [], [], [], []))
+        columns[0].append(coords)
+        columns[1].append(source)
+        columns[2].append(offset)
+        columns[3].append(length)
+        columns[4].append(key)
+        return True
+
+    def store(self) -> None:
+        for path, (coords, sources, offsets, lengths, keys) in self._columns.items():
+            table = self.index.arrays[path].chunks
+            grid = np.asarray(table.grid, dtype=np.int64)
+            points = np.asarray(coords, dtype=np.int64).reshape(len(coords), len(grid))
+            outside = ((points < 0) | (points >= grid)).any(axis=1)
+            if outside.any():
+                key = keys[int(np.flatnonzero(outside)[0])]
+                raise SidecarError(f"{self.name}: {key}: chunk outside the array's grid "
+                                   f"{table.grid}")
+            flat = np.ravel_multi_index(points.T, table.grid) if len(grid) else np.zeros(
+                len(points), dtype=np.int64)
+            table.source[flat] = sources
+            table.offset[flat] = offsets
+            table.length[flat] = lengths
+
+
+_UNKNOWN = object()
+
+
+def _flat_index(node: ArrayNode, coords: tuple[int, ...], key: str, name: str) -> int:
+    try:
+        return node.chunks.flat_index(coords)
+    except IndexError:
+        raise SidecarError(f"{name}: {key}: chunk outside the array's grid "
+                           f"{node.chunks.grid}") from None
 
 
 def _parse_ref(index: Index, key: str, value: object, templates: dict, name: str) -> ChunkRef:
