@@ -11,10 +11,8 @@ sets the cookie and answers 302 back; with the cookie, ``/data/...`` answers 302
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import secrets
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ import pytest
 from aiohttp import web
 
 from refindex.embedded_s3 import EmbeddedS3
+from tests.http_server import serve_in_thread
 
 _COOKIE = "archive_session"
 
@@ -95,27 +94,13 @@ class ArchiveServer:
 @pytest.fixture(scope="session")
 def _archive_server_process(s3_server: EmbeddedS3) -> Iterator[ArchiveServer]:
     server = ArchiveServer(s3_server)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="test-archive", daemon=True)
-    thread.start()
     app = web.Application()
     app.router.add_get("/data/{bucket}/{key:.+}", server.data)
     app.router.add_get("/login", server.login)
     app.router.add_get("/moved", server.moved)
-    runner = web.AppRunner(app, access_log=None)
-
-    async def start() -> None:
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        server.port = runner.addresses[0][1]
-
-    asyncio.run_coroutine_threadsafe(start(), loop).result(10)
-    yield server
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with serve_in_thread(app, "test-archive") as port:
+        server.port = port
+        yield server
 
 
 @pytest.fixture

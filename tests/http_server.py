@@ -4,6 +4,7 @@ fixtures are made available to every test by tests/conftest.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import threading
@@ -107,28 +108,36 @@ class ScriptedHttpServer:
         return response
 
 
+@contextlib.contextmanager
+def serve_in_thread(app: web.Application, name: str) -> Iterator[int]:
+    """Run ``app`` on 127.0.0.1 (a free port, yielded) in a thread with its own event loop."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name=name, daemon=True)
+    thread.start()
+    runner = web.AppRunner(app, access_log=None)
+
+    async def start() -> int:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return runner.addresses[0][1]
+
+    try:
+        yield asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
 @pytest.fixture(scope="session")
 def _http_server_process() -> Iterator[ScriptedHttpServer]:
     server = ScriptedHttpServer()
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="test-http-server", daemon=True)
-    thread.start()
     app = web.Application()
     app.router.add_route("*", "/{name:.*}", server.handle)
-    runner = web.AppRunner(app, access_log=None)
-
-    async def start() -> None:
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        server.port = runner.addresses[0][1]
-
-    asyncio.run_coroutine_threadsafe(start(), loop).result(10)
-    yield server
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with serve_in_thread(app, "test-http-server") as port:
+        server.port = port
+        yield server
 
 
 @pytest.fixture

@@ -28,3 +28,16 @@ def payload() -> bytes:
     import random
 
     return random.Random(42).randbytes(300 * 1024)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Move resolution's clock: ``clock.shift = seconds`` (ahead, or behind if negative)."""
+    from refindex.io import lifetime
+
+    class Clock:
+        shift = 0.0
+
+    real = lifetime.now
+    monkeypatch.setattr(lifetime, "now", lambda: real() + Clock.shift)
+    return Clock

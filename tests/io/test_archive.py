@@ -11,7 +11,7 @@ import time
 import pytest
 
 from refindex.errors import FetchError
-from refindex.io import RangeRequest, ReadEngine, ReadOptions, lifetime
+from refindex.io import RangeRequest, ReadEngine, ReadOptions
 from refindex.scan import scan
 from refindex.sidecar import write_index
 from tests.roundtrip import assert_zarr_matches
@@ -26,18 +26,6 @@ def archived(archive_server, s3_server, s3_bucket, payload):
     """``payload`` stored on S3 and the archive URL that hands it out."""
     s3_server.put_bytes(payload, s3_bucket, "dir/data.bin")
     return archive_server.url(s3_bucket, "dir/data.bin")
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """Move resolution's clock: ``clock.shift = seconds`` (ahead, or behind if negative)."""
-
-    class Clock:
-        shift = 0.0
-
-    real = lifetime.now
-    monkeypatch.setattr(lifetime, "now", lambda: real() + Clock.shift)
-    return Clock
 
 
 def _spread_ranges(count: int, length: int = 100, step: int = 500) -> list[tuple[int, int]]:

@@ -35,18 +35,6 @@ class CountingHook:
         return ResolvedUrl(f"https://storage.example/signed/{self.calls}", {}, expires)
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    """``clock.shift = seconds`` moves resolution's clock."""
-
-    class Clock:
-        shift = 0.0
-
-    real = lifetime.now
-    monkeypatch.setattr(lifetime, "now", lambda: real() + Clock.shift)
-    return Clock
-
-
 def _resolver(hook, **options) -> UrlResolver:
     return UrlResolver(ReadOptions(resolvers=(hook,), **options))
 
