@@ -17,6 +17,7 @@ physical limit max(stored bytes / bandwidth, single-core decode time / cores).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import statistics
@@ -193,7 +194,8 @@ def run(args: argparse.Namespace) -> None:
         files["volume"] = volume(args.gib)
     if args.only in (None, "climate"):
         files["climate"] = climate()
-    selections = [s for s in SELECTIONS if s.file in files]
+    selections = [s for s in SELECTIONS if s.file in files and
+                  (not args.select or any(part in s.name for part in args.select))]
     tools = [t for t in args.tools.split(",") if t]
     bandwidth = args.bandwidth * 1e6 / 8
     with tempfile.TemporaryDirectory() as scratch, EmbeddedS3(Path(scratch) / "s3") as server:
@@ -201,17 +203,33 @@ def run(args: argparse.Namespace) -> None:
         server.create_bucket(BUCKET)
         prepared = prepare(files, server, Path(scratch))
         host, port = server.endpoint_url.removeprefix("http://").split(":")
-        with CountingProxy(host, int(port)) as proxy:
+        with CountingProxy(host, int(port)) as proxy, _faults(proxy.url, args.slowdown) as entry:
+            faults = f", {args.slowdown:.0%} of requests answered 503 SlowDown" if (
+                args.slowdown) else ""
             for rtt in args.rtt:
-                print(f"\n## RTT {rtt} ms, {args.bandwidth:g} Mbit/s, median of {args.repeat}")
+                print(f"\n## RTT {rtt} ms, {args.bandwidth:g} Mbit/s{faults}, "
+                      f"median of {args.repeat}")
                 for selection in selections:
-                    _run_selection(proxy, prepared[selection.file], selection, tools, rtt,
-                                   bandwidth, args.repeat, server)
+                    _run_selection(proxy, entry, prepared[selection.file], selection, tools,
+                                   rtt, bandwidth, args.repeat, server)
 
 
-def _run_selection(proxy: CountingProxy, prepared: Prepared, selection: Selection,
-                   tools: list[str], rtt: float, bandwidth: float, repeat: int,
-                   server: EmbeddedS3) -> None:
+@contextlib.contextmanager
+def _faults(upstream: str, rate: float):
+    """The URL clients use: the counting proxy itself, or a fault-injecting proxy in front of
+    it that answers ``rate`` of the requests with S3's 503 SlowDown."""
+    if not rate:
+        yield upstream
+        return
+    from tests.fault_proxy import FaultProxy
+
+    with FaultProxy(upstream, rate=rate, faults=("slowdown",), seed=0) as faulty:
+        yield faulty.url
+
+
+def _run_selection(proxy: CountingProxy, entry: str, prepared: Prepared,
+                   selection: Selection, tools: list[str], rtt: float, bandwidth: float,
+                   repeat: int, server: EmbeddedS3) -> None:
     stored, move, decode, limit = physical_limit(prepared, selection, bandwidth)
     print(f"\n{selection.name}: {stored / 1e6:.1f} MB stored; limit {limit:.2f} s "
           f"(network {move:.2f} s, decode {decode:.2f} s on one core)")
@@ -225,7 +243,7 @@ def _run_selection(proxy: CountingProxy, prepared: Prepared, selection: Selectio
             proxy.counters.reset()
             started = time.perf_counter()
             try:
-                values = TOOLS[tool](prepared, selection, proxy.url, server)
+                values = TOOLS[tool](prepared, selection, entry, server)
             except Exception as exc:  # a competitor failing is a result
                 print(f"  {tool:11} failed: {type(exc).__name__}: {str(exc)[:120]}")
                 values = None
@@ -260,6 +278,10 @@ def main() -> None:
     parser.add_argument("--only", choices=["volume", "climate"])
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--select", nargs="+", metavar="WORDS",
+                        help="only selections whose name contains one of these words")
+    parser.add_argument("--slowdown", type=float, default=0.0, metavar="RATE",
+                        help="answer this fraction of requests with 503 SlowDown, e.g. 0.05")
     run(parser.parse_args())
 
 
