@@ -232,15 +232,19 @@ class ReferenceStore(Store):
 
 
 def open_store(sidecar: str | os.PathLike | dict | Index | ReferenceStore,
-               **options) -> ReferenceStore:
+               read_options: ReadOptions | None = None, **options) -> ReferenceStore:
     """A read-only zarr store over ``sidecar`` (a path, URL, decoded document, Index or a
-    store, which is returned as it is unless ``options`` change it).
+    store, which is returned as it is unless options change it).
 
-    Keyword arguments are :class:`~refindex.io.ReadOptions` fields (``endpoint_url``, ...).
+    ``read_options`` defaults to ``ReadOptions.from_env()``; keyword arguments change its
+    fields (``endpoint_url``, ...). Only an explicit ``local_sources=True`` keyword lets a
+    sidecar that is not a local file name local files.
     """
-    if isinstance(sidecar, ReferenceStore) and not options:
+    if isinstance(sidecar, ReferenceStore) and read_options is None and not options:
         return sidecar
-    read_options = ReadOptions.from_env().replace(**options) if options else ReadOptions.from_env()
+    read_options = read_options or ReadOptions.from_env()
+    if options:
+        read_options = read_options.replace(**options)
     if "local_sources" not in options and not _sidecar_is_local(sidecar):
         # A sidecar from elsewhere must not make us read this machine's files.
         read_options = read_options.replace(local_sources=False)

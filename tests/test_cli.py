@@ -243,3 +243,13 @@ def test_read_options_are_checked_before_reading(h5, tmp_path, capsys):
     assert main(["read", str(sidecar), "-O", "no_such_option=1"]) == 2
     assert main(["read", str(sidecar), "-O", "max_concurrency=many"]) == 2
     assert main(["read", str(sidecar), "-O", "max_concurrency=4"]) == 0
+
+
+def test_read_of_a_remote_sidecar_refuses_its_local_sources(h5, tmp_path, http_server, capsys):
+    sidecar = tmp_path / "s.json"
+    main(["scan", str(h5), "-o", str(sidecar)])  # names the local file
+    url = http_server.put("remote.refs.json", sidecar.read_bytes())
+    capsys.readouterr()
+    assert main(["read", url, "-a", "temperature"]) == 1
+    err = capsys.readouterr().err
+    assert "refused by the source policy" in err and str(h5) in err

@@ -33,7 +33,7 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
-    store = open_store(args.sidecar, **_option_fields(read_options_from(args)))
+    store = open_store(args.sidecar, read_options_from(args))
     group = zarr.open_group(store, mode="r", zarr_format=2)
     paths = args.array or sorted(store.index.arrays)
     selection = parse_selection(args.select) if args.select else ...
@@ -65,8 +65,3 @@ def parse_selection(text: str) -> tuple:
             parts.append(int(item))
     return tuple(parts)
 
-
-def _option_fields(options) -> dict:
-    import dataclasses
-
-    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
