@@ -38,8 +38,11 @@ import refindex  # noqa: E402
 from benchmarks.datasets import climate, volume  # noqa: E402
 from benchmarks.proxy import CountingProxy  # noqa: E402
 from refindex.embedded_s3 import EmbeddedS3  # noqa: E402
+from refindex.index import Source  # noqa: E402
+from refindex.io.resolver import forget_resolutions  # noqa: E402
 
 BUCKET = "bench"
+ARCHIVE_USER, ARCHIVE_PASSWORD = "reader", "open-sesame"
 
 
 @dataclass(frozen=True)
@@ -65,73 +68,107 @@ SELECTIONS = [
 
 @dataclass
 class Prepared:
-    """A file as every tool sees it: local path, S3 key, our sidecar, kerchunk's refs."""
+    """A file as every tool sees it: local path, S3 key, and per route ("s3", "archive") our
+    sidecar and kerchunk's references naming the file's URL on that route."""
 
     path: Path
     key: str
-    sidecar: Path
-    kerchunk: Path
+    sidecars: dict[str, Path]
+    kerchunk: dict[str, Path]
 
 
-def prepare(files: dict[str, Path], server: EmbeddedS3, workdir: Path) -> dict[str, Prepared]:
+@dataclass
+class Route:
+    """How clients reach the data: ``s3`` (S3 API through ``endpoint``) or ``archive`` (HTTP
+    URLs of the redirecting archive at ``archive_url``, which logs in and presigns)."""
+
+    name: str
+    endpoint: str
+    archive_url: str = ""
+    netrc: Path | None = None
+
+    def url(self, key: str) -> str:
+        if self.name == "archive":
+            return f"{self.archive_url}/data/{BUCKET}/{key}"
+        return f"s3://{BUCKET}/{key}"
+
+
+def prepare(files: dict[str, Path], server: EmbeddedS3, workdir: Path,
+            routes: list[Route]) -> dict[str, Prepared]:
     from kerchunk.hdf import SingleHdf5ToZarr
 
     from benchmarks.scan import _upload
 
     prepared = {}
     for name, path in files.items():
-        url = f"s3://{BUCKET}/{path.name}"
         _upload(server, path, BUCKET, path.name)
-        result = refindex.scan(path, refindex.ScanOptions(url=url))
-        sidecar = workdir / f"{name}.refs.json"
-        refindex.write_index(result.index, sidecar)
-        info = server.client().head_object(Bucket=BUCKET, Key=path.name)
-        _stamp_identity(sidecar, info)
-        with open(path, "rb") as f:  # given a path, kerchunk would record the path, not url
-            refs = SingleHdf5ToZarr(f, url, inline_threshold=0).translate()
-        kerchunk = workdir / f"{name}.kerchunk.json"
-        kerchunk.write_text(ujson.dumps(refs))
-        prepared[name] = Prepared(path, path.name, sidecar, kerchunk)
+        head = server.client().head_object(Bucket=BUCKET, Key=path.name)
+        index = refindex.scan(path).index
+        sidecars, kerchunks = {}, {}
+        for route in routes:
+            url = route.url(path.name)
+            # Identity as a scan of the uploaded object would record it.
+            index.sources = [Source(url, head["ContentLength"], head["ETag"])]
+            sidecars[route.name] = workdir / f"{name}.{route.name}.refs.json"
+            refindex.write_index(index, sidecars[route.name])
+            with open(path, "rb") as f:  # given a path, kerchunk would record the path
+                refs = SingleHdf5ToZarr(f, url, inline_threshold=0).translate()
+            kerchunks[route.name] = workdir / f"{name}.{route.name}.kerchunk.json"
+            kerchunks[route.name].write_text(ujson.dumps(refs))
+        prepared[name] = Prepared(path, path.name, sidecars, kerchunks)
     return prepared
-
-
-def _stamp_identity(sidecar: Path, head: dict) -> None:
-    """Record the uploaded object's size and ETag, as a scan of the S3 object would."""
-    doc = ujson.loads(sidecar.read_text())
-    for source in doc["refindex"]["sources"]:
-        source["size"] = head["ContentLength"]
-        source["etag"] = head["ETag"]
-        source.pop("last_modified", None)
-    sidecar.write_text(ujson.dumps(doc))
 
 
 # --- the tools ---------------------------------------------------------------------------
 
-def read_refindex(prepared: Prepared, selection: Selection, endpoint: str,
+def read_refindex(prepared: Prepared, selection: Selection, route: Route,
                   server: EmbeddedS3) -> np.ndarray:
-    store = refindex.open_store(prepared.sidecar, endpoint_url=endpoint)
+    store = refindex.open_store(prepared.sidecars[route.name], endpoint_url=route.endpoint)
     group = zarr.open_group(store, mode="r", zarr_format=2)
     return group[selection.variable][selection.index]
 
 
-def read_kerchunk(prepared: Prepared, selection: Selection, endpoint: str,
+def read_kerchunk(prepared: Prepared, selection: Selection, route: Route,
                   server: EmbeddedS3) -> np.ndarray:
     import fsspec
 
+    if route.name == "archive":  # fsspec's HTTP: aiohttp follows the redirects, keeps cookies
+        remote = {"protocol": "http", "options": {
+            "asynchronous": True, "get_client": _archive_session}}
+    else:
+        remote = {"protocol": "s3",
+                  "options": _s3fs_options(route.endpoint, server, asynchronous=True)}
     fs = fsspec.filesystem(
-        "reference", fo=str(prepared.kerchunk), asynchronous=True, remote_protocol="s3",
-        remote_options=_s3fs_options(endpoint, server, asynchronous=True))
+        "reference", fo=str(prepared.kerchunk[route.name]), asynchronous=True,
+        remote_protocol=remote["protocol"], remote_options=remote["options"])
     store = zarr.storage.FsspecStore(fs, read_only=True, path="")
     group = zarr.open_group(store, mode="r", zarr_format=2)
     return group[selection.variable][selection.index]
 
 
-def read_h5py_s3fs(prepared: Prepared, selection: Selection, endpoint: str,
+async def _archive_session(**kwargs):
+    """The aiohttp session an fsspec user would configure for the archive: HTTP Basic
+    credentials, and a cookie jar that keeps cookies of IP-address hosts too (aiohttp's default
+    drops them, which would send fsspec round the archive's login in circles)."""
+    import warnings
+
+    import aiohttp
+
+    with warnings.catch_warnings():  # aiohttp 3.12 deprecates ``auth``; still what users write
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            auth=aiohttp.BasicAuth(ARCHIVE_USER, ARCHIVE_PASSWORD), **kwargs)
+
+
+def read_h5py_s3fs(prepared: Prepared, selection: Selection, route: Route,
                    server: EmbeddedS3) -> np.ndarray:
     import h5py
     import s3fs
 
-    fs = s3fs.S3FileSystem(**_s3fs_options(endpoint, server))
+    if route.name != "s3":
+        raise NotImplementedError("s3fs reads S3 only")
+    fs = s3fs.S3FileSystem(**_s3fs_options(route.endpoint, server))
     with fs.open(f"{BUCKET}/{prepared.key}", "rb") as f, h5py.File(f, "r") as h5:
         return h5[selection.variable][selection.index]
 
@@ -156,7 +193,7 @@ TOOLS = {
 def physical_limit(prepared: Prepared, selection: Selection, bandwidth: float) -> tuple:
     """(stored bytes of the chunks touched, seconds to move them, seconds to decode them on
     one core, the limit): max(bytes / bandwidth, decode / cores)."""
-    index = refindex.load_index(prepared.sidecar)
+    index = refindex.load_index(next(iter(prepared.sidecars.values())))
     node = index.arrays[selection.variable]
     flats = _touched_chunks(node, selection.index)
     lengths = node.chunks.length[flats]
@@ -198,20 +235,32 @@ def run(args: argparse.Namespace) -> None:
                   (not args.select or any(part in s.name for part in args.select))]
     tools = [t for t in args.tools.split(",") if t]
     bandwidth = args.bandwidth * 1e6 / 8
-    with tempfile.TemporaryDirectory() as scratch, EmbeddedS3(Path(scratch) / "s3") as server:
+    with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        server = stack.enter_context(EmbeddedS3(scratch / "s3"))
         os.environ.update({k: v for k, v in server.env().items() if "ENDPOINT" not in k})
         server.create_bucket(BUCKET)
-        prepared = prepare(files, server, Path(scratch))
         host, port = server.endpoint_url.removeprefix("http://").split(":")
-        with CountingProxy(host, int(port)) as proxy, _faults(proxy.url, args.slowdown) as entry:
-            faults = f", {args.slowdown:.0%} of requests answered 503 SlowDown" if (
-                args.slowdown) else ""
+        proxy = stack.enter_context(CountingProxy(host, int(port)))
+        entry = stack.enter_context(_faults(proxy.url, args.slowdown))
+        routes, front, archive = [], None, None
+        if "s3" in args.via:
+            routes.append(Route("s3", entry))
+        if "archive" in args.via:
+            archive, front = stack.enter_context(_archive(server, entry))
+            routes.append(Route("archive", entry, front.url, _netrc(scratch)))
+            os.environ["NETRC"] = str(routes[-1].netrc)
+        prepared = prepare(files, server, scratch, routes)
+        faults = f", {args.slowdown:.0%} of requests answered 503 SlowDown" if (
+            args.slowdown) else ""
+        for route in routes:
             for rtt in args.rtt:
-                print(f"\n## RTT {rtt} ms, {args.bandwidth:g} Mbit/s{faults}, "
+                print(f"\n## {route.name}: RTT {rtt} ms, {args.bandwidth:g} Mbit/s{faults}, "
                       f"median of {args.repeat}")
+                proxies = [proxy] + ([front] if route.name == "archive" else [])
                 for selection in selections:
-                    _run_selection(proxy, entry, prepared[selection.file], selection, tools,
-                                   rtt, bandwidth, args.repeat, server)
+                    _run_selection(proxies, route, archive, prepared[selection.file],
+                                   selection, tools, rtt, bandwidth, args.repeat, server)
 
 
 @contextlib.contextmanager
@@ -227,41 +276,77 @@ def _faults(upstream: str, rate: float):
         yield faulty.url
 
 
-def _run_selection(proxy: CountingProxy, entry: str, prepared: Prepared,
+@contextlib.contextmanager
+def _archive(server: EmbeddedS3, s3_entry: str):
+    """The redirecting archive of the tests (login, cookie, redirect to a presigned URL that
+    goes through ``s3_entry``), behind its own counting proxy with the same round trip."""
+    from tests.archive_server import ArchiveServer
+    from tests.http_server import serve_in_thread
+
+    archive = ArchiveServer(server, username=ARCHIVE_USER, password=ARCHIVE_PASSWORD,
+                            lifetime=3600, presigner=server.client(s3_entry))
+    with serve_in_thread(archive.app(), "bench-archive") as port:
+        archive.port = port
+        with CountingProxy("127.0.0.1", port) as front:
+            yield archive, front
+
+
+def _netrc(scratch: Path) -> Path:
+    """A netrc file with the archive's credentials, as an Earthdata user keeps one."""
+    path = scratch / "netrc"
+    path.write_text(f"machine 127.0.0.1 login {ARCHIVE_USER} password {ARCHIVE_PASSWORD}\n")
+    path.chmod(0o600)
+    return path
+
+
+def _run_selection(proxies: list[CountingProxy], route: Route, archive, prepared: Prepared,
                    selection: Selection, tools: list[str], rtt: float, bandwidth: float,
                    repeat: int, server: EmbeddedS3) -> None:
     stored, move, decode, limit = physical_limit(prepared, selection, bandwidth)
     print(f"\n{selection.name}: {stored / 1e6:.1f} MB stored; limit {limit:.2f} s "
           f"(network {move:.2f} s, decode {decode:.2f} s on one core)")
-    print(f"  {'tool':11} {'seconds':>8} {'MB/s':>7} {'requests':>8} {'vs refindex':>11} "
-          f"{'vs limit':>8}")
+    extra = f" {'login+redir':>11}" if archive else ""
+    print(f"  {'tool':11} {'seconds':>8} {'MB/s':>7} {'requests':>8}{extra} "
+          f"{'vs refindex':>11} {'vs limit':>8}")
     expected, timings = None, {}
     for tool in tools:
-        seconds, requests, values = [], [], None
+        if route.name != "s3" and tool == "h5py+s3fs":
+            continue
+        seconds, requests, handshakes, values = [], [], [], None
         for _ in range(repeat):
-            proxy.configure(delay=rtt / 1000, bandwidth=bandwidth)
-            proxy.counters.reset()
+            for proxy in proxies:
+                # The round trip is emulated once per request; bandwidth caps data (S3) only.
+                proxy.configure(delay=rtt / 1000,
+                                bandwidth=bandwidth if proxy is proxies[0] else None)
+                proxy.counters.reset()
+            if archive:
+                archive.reset_counters()
+            forget_resolutions()  # cold: every tool logs in and resolves anew
             started = time.perf_counter()
             try:
-                values = TOOLS[tool](prepared, selection, entry, server)
+                values = TOOLS[tool](prepared, selection, route, server)
             except Exception as exc:  # a competitor failing is a result
                 print(f"  {tool:11} failed: {type(exc).__name__}: {str(exc)[:120]}")
                 values = None
                 break
             seconds.append(time.perf_counter() - started)
-            requests.append(proxy.counters.requests)
+            requests.append(sum(p.counters.requests for p in proxies))
+            if archive:
+                handshakes.append(archive.logins + archive.redirects + archive.login_redirects)
         if values is None:
             continue
         if expected is None:
             expected = values
         elif not _same(expected, values):
             print(f"  {tool:11} VALUES DIFFER")
-        timings[tool] = (statistics.median(seconds), statistics.median(requests))
+        timings[tool] = (statistics.median(seconds), statistics.median(requests),
+                         statistics.median(handshakes) if handshakes else None)
     base = timings.get("refindex", (None,))[0]
-    for tool, (secs, reqs) in timings.items():
+    for tool, (secs, reqs, shakes) in timings.items():
         ratio = f"{secs / base:10.1f}x" if base else "-"
-        print(f"  {tool:11} {secs:8.2f} {stored / 1e6 / secs:7.1f} {reqs:8.0f} {ratio:>11} "
-              f"{secs / limit:7.2f}x")
+        extra = f" {shakes:11.0f}" if shakes is not None else ""
+        print(f"  {tool:11} {secs:8.2f} {stored / 1e6 / secs:7.1f} {reqs:8.0f}{extra} "
+              f"{ratio:>11} {secs / limit:7.2f}x")
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -280,6 +365,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--select", nargs="+", metavar="WORDS",
                         help="only selections whose name contains one of these words")
+    parser.add_argument("--via", nargs="+", choices=["s3", "archive"], default=["s3", "archive"],
+                        help="read directly from S3, through the redirecting archive (login + "
+                             "redirect to presigned URLs), or both (default)")
     parser.add_argument("--slowdown", type=float, default=0.0, metavar="RATE",
                         help="answer this fraction of requests with 503 SlowDown, e.g. 0.05")
     run(parser.parse_args())

@@ -211,18 +211,24 @@ class EmbeddedS3:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def client(self):
-        """A botocore S3 client for this server (path-style addressing)."""
+    def client(self, endpoint_url: str | None = None):
+        """A botocore S3 client for this server (path-style addressing); ``endpoint_url``
+        names another way to reach it (a proxy in front of it), for which a new client is made."""
+        if endpoint_url is not None:
+            return self._make_client(endpoint_url)
         if self._client is None:
-            self._client = get_session().create_client(
-                "s3",
-                endpoint_url=self.endpoint_url,
-                aws_access_key_id=self.access_key,
-                aws_secret_access_key=self.secret_key,
-                region_name=self.region,
-                config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
-            )
+            self._client = self._make_client(self.endpoint_url)
         return self._client
+
+    def _make_client(self, endpoint_url: str):
+        return get_session().create_client(
+            "s3",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+        )
 
     def create_bucket(self, name: str) -> str:
         """Create bucket ``name`` (at least 3 characters) and return the name."""

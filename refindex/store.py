@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 from collections.abc import AsyncIterator, Iterable
 from functools import cached_property
 
+import numpy as np
 import ujson
 import zarr
 from zarr.abc.store import (
@@ -30,6 +32,7 @@ from refindex.errors import (
 from refindex.index import ABSENT, INLINE, WHOLE, ArrayNode, ChunkRef, Index
 from refindex.io import RangeRequest, ReadEngine, ReadOptions
 from refindex.io.batch import ReadBatcher
+from refindex.io.options import AUTO
 from refindex.readahead import ChunkReadahead
 from refindex.sidecar import is_local, load_index
 
@@ -62,7 +65,7 @@ class ReferenceStore(Store):
             else None
         )
         self._prefetches: set[asyncio.Future] = set()
-        _raise_zarr_concurrency(self.options.zarr_concurrency)
+        _raise_zarr_concurrency(_concurrency_for(index, self.options.zarr_concurrency))
 
     def __getstate__(self) -> dict:
         return {"index": self.index, "options": self.options, "name": self.name}
@@ -266,16 +269,52 @@ def _sidecar_is_local(sidecar: str | os.PathLike | dict | Index | ReferenceStore
     return is_local(sidecar)
 
 
+_IN_FLIGHT_BUDGET = 512 * 2**20  # decoded bytes of the chunks zarr may hold at once (AUTO)
+_AUTO_CONCURRENCY = (64, 4096)
+_concurrency_we_set: int | None = None
+
+
+def _concurrency_for(index: Index, wanted: int) -> int:
+    """``wanted``, or for ``AUTO`` as many chunks of the index's largest chunk shape as fit
+    ``_IN_FLIGHT_BUDGET`` decoded (from the metadata only: chunk tables stay unloaded)."""
+    if wanted != AUTO:
+        return wanted
+    largest = max((_decoded_chunk_bytes(node.zarray) for node in index.arrays.values()),
+                  default=1)
+    low, high = _AUTO_CONCURRENCY
+    return min(high, max(low, _IN_FLIGHT_BUDGET // max(largest, 1)))
+
+
+def _decoded_chunk_bytes(zarray: dict) -> int:
+    try:
+        itemsize = np.dtype(_numpy_dtype(zarray["dtype"])).itemsize
+    except (TypeError, ValueError):
+        itemsize = 8  # exotic dtypes: roughly an object reference per element
+    return math.prod(zarray.get("chunks") or [1]) * max(itemsize, 1)
+
+
+def _numpy_dtype(spec):
+    """A Zarr v2 dtype (a string, or fields as lists) in the form NumPy takes."""
+    if isinstance(spec, list):
+        return [tuple(_numpy_dtype(part) if isinstance(part, list) else part for part in field)
+                for field in spec]
+    return spec
+
+
 def _raise_zarr_concurrency(wanted: int) -> None:
     """Let zarr ask for ``wanted`` chunks at once, so that the batcher sees them together.
 
     zarr's configuration is global to the process, so it is changed only while it is still
-    zarr's own default (the user did not choose a value, in code or in ``ZARR_ASYNC__...``
-    variables), and only ever raised. ``wanted`` 0 leaves zarr alone."""
+    zarr's own default or the value refindex set last (the user did not choose a value, in
+    code or in ``ZARR_ASYNC__...`` variables); the latest store opened wins. ``wanted`` 0
+    leaves zarr alone."""
+    global _concurrency_we_set
     if wanted <= 0 or "ZARR_ASYNC__CONCURRENCY" in os.environ:
         return
-    if zarr.config.get("async.concurrency") == _ZARR_DEFAULT_CONCURRENCY:
+    current = zarr.config.get("async.concurrency")
+    if current in (_ZARR_DEFAULT_CONCURRENCY, _concurrency_we_set):
         zarr.config.set({"async.concurrency": wanted})
+        _concurrency_we_set = wanted
 
 
 def metadata_documents(index: Index) -> dict[str, bytes]:

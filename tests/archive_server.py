@@ -47,6 +47,9 @@ class ArchiveServer:
     """Redirects of ``/data/...`` to ``/login`` (no valid session cookie)."""
     sessions: set[str] = field(default_factory=set)
     port: int = 0
+    presigner: object = None
+    """The botocore S3 client that presigns (default: the server's own); the benchmark's
+    points at the latency-emulating proxy in front of the S3 server."""
 
     def url(self, bucket: str, key: str) -> str:
         """The archive's URL of ``s3://bucket/key``."""
@@ -56,6 +59,10 @@ class ArchiveServer:
         """Forget sessions and counters; back to the default settings."""
         self.username, self.password, self.token = "reader", "open-sesame", "archive-token-42"
         self.lifetime, self.moved_to = 10, ""
+        self.reset_counters()
+
+    def reset_counters(self) -> None:
+        """Forget sessions and counters, keeping the settings."""
         self.logins = self.refused_logins = self.redirects = self.login_redirects = 0
         self.sessions.clear()
 
@@ -85,8 +92,16 @@ class ArchiveServer:
         basic = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
         return authorization in (f"Basic {basic}", f"Bearer {self.token}")
 
+    def app(self) -> web.Application:
+        """The archive as an aiohttp application, to serve with ``serve_in_thread``."""
+        app = web.Application()
+        app.router.add_get("/data/{bucket}/{key:.+}", self.data)
+        app.router.add_get("/login", self.login)
+        app.router.add_get("/moved", self.moved)
+        return app
+
     def _presign(self, bucket: str, key: str) -> str:
-        return self.s3.client().generate_presigned_url(
+        return (self.presigner or self.s3.client()).generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=self.lifetime
         )
 
@@ -94,11 +109,7 @@ class ArchiveServer:
 @pytest.fixture(scope="session")
 def _archive_server_process(s3_server: EmbeddedS3) -> Iterator[ArchiveServer]:
     server = ArchiveServer(s3_server)
-    app = web.Application()
-    app.router.add_get("/data/{bucket}/{key:.+}", server.data)
-    app.router.add_get("/login", server.login)
-    app.router.add_get("/moved", server.moved)
-    with serve_in_thread(app, "test-archive") as port:
+    with serve_in_thread(server.app(), "test-archive") as port:
         server.port = port
         yield server
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import zarr
 
 from refindex.index import ArrayNode, ChunkTable, Index
@@ -96,3 +97,25 @@ def test_zarr_concurrency_zero_leaves_zarr_alone():
     with zarr.config.set({"async.concurrency": 10}):
         make_store(zarr_concurrency=0)
         assert zarr.config.get("async.concurrency") == 10
+
+
+def array_index(chunks: list[int], dtype: str = "<f4") -> Index:
+    index = Index()
+    index.arrays["a"] = node(chunks=4)
+    index.arrays["a"].zarray.update(chunks=chunks, dtype=dtype)
+    return index
+
+
+@pytest.mark.parametrize(("chunks", "dtype", "expected"), [
+    ([32, 32], "<f4", 4096),  # small chunks: a whole plane of them in one batch
+    ([64, 64, 64], "<f4", 512),  # 1 MiB chunks: 512 MiB in flight at most
+    ([512, 512, 512], "<f8", 64),  # huge chunks: never below 64
+    ([10], [["a", "<i4"], ["b", "<f8", [3]]], 4096),  # records
+])
+def test_automatic_concurrency_follows_the_chunk_size(chunks, dtype, expected):
+    with zarr.config.set({"async.concurrency": 10}):
+        ReferenceStore(array_index(chunks, dtype), ReadOptions())
+        assert zarr.config.get("async.concurrency") == expected
+        # The latest store wins over what refindex itself set, never over the user's value.
+        ReferenceStore(array_index([64, 64, 64]), ReadOptions())
+        assert zarr.config.get("async.concurrency") == 512

@@ -20,7 +20,7 @@ from refindex.io.fetcher import HttpFetcher
 from refindex.io.local import read_local, stat_local
 from refindex.io.loop import run_sync
 from refindex.io.options import ReadOptions
-from refindex.io.plan import ReadPlan, assemble, plan_reads
+from refindex.io.plan import ReadPlan, assemble, plan_reads, request_size
 from refindex.io.policy import check_sources
 from refindex.io.requests import ObjectInfo, RangeRequest
 from refindex.io.resolver import UrlResolver
@@ -189,11 +189,15 @@ class ReadEngine:
         """Plan ``requests``, fetch the planned reads and ``deliver`` every request's bytes
         as soon as all its reads are in. A failed read is delivered as an error to the
         requests that needed it; unless ``keep_going``, it is raised and the rest cancelled."""
+        options = self.options
+        total = sum(request.length for request in requests if request.length > 0)
         plan = plan_reads(
             requests,
-            max_gap=self.options.max_gap,
-            max_request=self.options.max_request,
-            split_size=self.options.split_size,
+            max_gap=options.max_gap,
+            max_request=request_size(total, options.max_per_host,
+                                     min_request=options.min_request,
+                                     max_request=options.max_request),
+            split_size=options.split_size,
         )
         self._count_plan(plan)
         fetched: dict[int, bytes] = {}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MiB = 1024 * 1024
+AUTO = -1  # zarr_concurrency chosen from the arrays' chunk sizes
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -124,6 +125,13 @@ class ReadOptions:
     3): 2 MiB 7.74 s, 4 MiB 7.57 s, 16 MiB 8.84 s; physical limit 5.44 s. Smaller requests
     let decoding start while the rest is in flight; below 4 MiB, request count costs more."""
 
+    min_request: int = 1 * MiB
+    """Bytes below which merged requests are not made smaller: a batch of fewer bytes than
+    ``max_per_host`` × ``max_request`` is spread over up to ``max_per_host`` requests of at
+    least this size instead of a few ``max_request`` ones, so that a small selection's chunks
+    arrive side by side and decode as they come. Chosen with benchmarks/read.py (see the
+    README's figures)."""
+
     split_size: int = 32 * MiB
     """Bytes above which one read is split into ``ceil(length / split_size)`` equal parts
     fetched in parallel."""
@@ -144,11 +152,14 @@ class ReadOptions:
     in grid order; the window grows with the walk but never past the chunks walked so far.
     0 disables; needs the memory cache (``cache_size``)."""
 
-    zarr_concurrency: int = 512
+    zarr_concurrency: int = AUTO
     """Chunks zarr asks for at once (its ``async.concurrency``, default 10), set when a
-    refindex store is made while zarr's setting is still its default; batching merges what
-    arrives together, so more at once means fewer, larger requests. zarr's setting is
-    global to the process and a value the user chose is never changed; 0 leaves it alone."""
+    refindex store is made while zarr's setting is still its default (or one refindex set);
+    batching merges what arrives together, so more at once means fewer, larger requests.
+    ``AUTO`` (-1): as many chunks as fit 512 MiB decoded, between 64 and 4,096 (4,096 for
+    small chunks: a whole plane of them in one batch; 512 for 1 MiB chunks), which bounds the
+    memory of chunks fetched but not yet decoded. A value the user chose for zarr is never
+    changed; 0 leaves zarr alone."""
 
     def __post_init__(self) -> None:
         positive = (
@@ -183,10 +194,12 @@ class ReadOptions:
             object.__setattr__(self, name, (value,) if single else tuple(value))
         if self.presign_margin >= self.presign_expires:
             raise ValueError("ReadOptions.presign_margin must be less than presign_expires")
-        sizes = ("max_request", "split_size", "max_gap", "cache_size", "disk_cache_size",
-                 "readahead_size", "zarr_concurrency")
+        sizes = ("max_request", "min_request", "split_size", "max_gap", "cache_size",
+                 "disk_cache_size", "readahead_size", "zarr_concurrency")
         for name in sizes:
-            minimum = 1 if name in ("max_request", "split_size") else 0
+            if name == "zarr_concurrency" and self.zarr_concurrency == AUTO:
+                continue
+            minimum = 1 if name in ("max_request", "min_request", "split_size") else 0
             if getattr(self, name) < minimum:
                 raise ValueError(
                     f"ReadOptions.{name} must be >= {minimum}, got {getattr(self, name)!r}"

@@ -96,6 +96,14 @@ def plan_reads(
     return _without_unused(plan) if not all(users) else plan
 
 
+def request_size(total: int, parallel: int, *, min_request: int, max_request: int) -> int:
+    """The largest merged read for a batch of ``total`` bytes: ``max_request``, unless the
+    batch is small enough to spread over ``parallel`` requests of at least ``min_request``
+    bytes each, so that its ranges arrive side by side rather than one after the other in a
+    long read (a few large chunks read as one request would wait for each other to decode)."""
+    return max(1, min(max_request, max(min_request, -(-total // max(parallel, 1)))))
+
+
 def assemble(pieces: Sequence[Piece], fetched: Mapping[int, bytes] | Sequence[bytes]) -> bytes:
     """One caller's bytes from the fetched bytes of the planned reads (``fetched[j]``)."""
     if len(pieces) == 1:

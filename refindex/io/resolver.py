@@ -29,7 +29,7 @@ from refindex.io.login import Login, netrc_path, origin
 from refindex.io.options import ReadOptions
 from refindex.io.policy import SourcePolicy, source_policy
 from refindex.io.redirects import follow_redirects
-from refindex.io.s3 import S3Presigner, endpoint_url
+from refindex.io.s3 import S3Presigner, endpoint_url, forget_credentials
 from refindex.io.sessions import LoopResourcePool
 from refindex.io.singleflight import SingleFlight
 from refindex.io.stats import ReadStats
@@ -188,8 +188,9 @@ class UrlResolver:
 
 
 def forget_resolutions() -> None:
-    """Forget every resolved URL and login cookie of the process (the next reads resolve
-    and log in anew)."""
+    """Forget every resolved URL, login cookie and AWS credential of the process (the next
+    reads resolve and log in anew)."""
+    forget_credentials()
     with _states_lock:
         states = list(_states.values())
         _states.clear()

@@ -3,46 +3,71 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
+from urllib.parse import quote
 
 from refindex.errors import FetchError
 from refindex.io.options import ReadOptions
 from refindex.io.urls import split_s3
 
-_OPERATIONS = {"GET": "get_object", "HEAD": "head_object"}
+_METHODS = ("GET", "HEAD")
+_DNS_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 
 
 class S3Presigner:
     """Turns ``s3://bucket/key`` into a presigned HTTP URL for GET or HEAD.
 
     Credentials come from the standard AWS chain (environment, config files, SSO, instance
-    metadata) unless ``options.anon``. The botocore client is made on first use, since
-    building it reads botocore's service models (tens of milliseconds). Signing is local and
-    uncached: the resolver keeps the URLs it made until shortly before they expire.
+    metadata) unless ``options.anon``. URLs are signed with botocore's SigV4 query signer
+    directly, without a botocore client: making one reads botocore's service models, which
+    costs half a second of every cold start, and signing needs none of it. Signing is local
+    and uncached: the resolver keeps the URLs it made until shortly before they expire.
     """
 
     def __init__(self, options: ReadOptions) -> None:
         self._options = options
-        self._lock = threading.Lock()
-        self._client = None
 
     def sign(self, method: str, url: str) -> str:
         """A URL for ``method`` (GET or HEAD) on ``url``, valid ``presign_expires`` seconds."""
+        if method not in _METHODS:
+            raise ValueError(f"cannot presign {method}; only {', '.join(_METHODS)}")
         bucket, key = split_s3(url)
         try:
-            return self._get_client().generate_presigned_url(
-                _OPERATIONS[method],
-                Params={"Bucket": bucket, "Key": key},
-                ExpiresIn=self._options.presign_expires,
-            )
+            session = _botocore_session()
+            plain = _object_url(bucket, key, self._options, session)
+            if self._options.anon:
+                return plain
+            return _sign(session, method, plain, _region(self._options, session),
+                         self._options.presign_expires)
+        except FetchError as error:
+            raise FetchError(f"{url}: cannot presign an S3 {method}: {error}") from None
         except Exception as error:  # noqa: BLE001 - botocore raises many kinds; all mean "cannot sign"
             raise FetchError(f"{url}: cannot presign an S3 {method}: {error}") from error
 
-    def _get_client(self):
-        with self._lock:
-            if self._client is None:
-                self._client = _make_client(self._options)
-            return self._client
+
+_session = None
+_session_lock = threading.Lock()
+
+
+def _botocore_session():
+    """The process's botocore session: it resolves the credential chain once (refreshable
+    credentials renew themselves), as boto3's default session does."""
+    global _session
+    # Imported here: botocore takes a noticeable time to import and only S3 needs it.
+    from botocore.session import get_session
+
+    with _session_lock:
+        if _session is None:
+            _session = get_session()
+        return _session
+
+
+def forget_credentials() -> None:
+    """Forget the session, so that the next signature reads the credential chain anew."""
+    global _session
+    with _session_lock:
+        _session = None
 
 
 def endpoint_url(options: ReadOptions) -> str | None:
@@ -55,18 +80,33 @@ def endpoint_url(options: ReadOptions) -> str | None:
     )
 
 
-def _make_client(options: ReadOptions):
-    # Imported here: botocore takes a noticeable time to import and only S3 needs it.
-    from botocore import UNSIGNED
-    from botocore.config import Config
-    from botocore.session import get_session
+def _region(options: ReadOptions, session) -> str:
+    return options.region or session.get_config_variable("region") or "us-east-1"
 
-    session = get_session()
-    region = options.region or session.get_config_variable("region") or "us-east-1"
+
+def _object_url(bucket: str, key: str, options: ReadOptions, session) -> str:
+    """The plain HTTP URL of an object: path style on custom endpoints (SeaweedFS, MinIO,
+    Ceph rarely have wildcard DNS for buckets); on AWS, virtual-hosted style where the bucket
+    name is a DNS label, path style otherwise (as botocore's "auto" addressing does)."""
+    path = quote(key, safe="/~")
     endpoint = endpoint_url(options)
-    config = Config(
-        signature_version=UNSIGNED if options.anon else "s3v4",
-        # Custom endpoints (SeaweedFS, MinIO, Ceph) rarely have wildcard DNS for buckets.
-        s3={"addressing_style": "path" if endpoint else "auto"},
-    )
-    return session.create_client("s3", region_name=region, endpoint_url=endpoint, config=config)
+    if endpoint:
+        return f"{endpoint.rstrip('/')}/{bucket}/{path}"
+    region = _region(options, session)
+    if _DNS_BUCKET.fullmatch(bucket):
+        return f"https://{bucket}.s3.{region}.amazonaws.com/{path}"
+    return f"https://s3.{region}.amazonaws.com/{bucket}/{path}"
+
+
+def _sign(session, method: str, url: str, region: str, expires: int) -> str:
+    from botocore.auth import S3SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise FetchError("no AWS credentials found (environment, ~/.aws, SSO or instance "
+                         "metadata); set them, or read public data with anon=True")
+    request = AWSRequest(method=method, url=url)
+    S3SigV4QueryAuth(credentials.get_frozen_credentials(), "s3", region,
+                     expires=expires).add_auth(request)
+    return request.url

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refindex.io import RangeRequest
-from refindex.io.plan import plan_reads, split_results
+from refindex.io.plan import plan_reads, request_size, split_results
 
 SOURCES = {f"s3://bucket/{name}": random.Random(name).randbytes(size)
            for name, size in (("a", 5000), ("b", 3000), ("c", 800))}
@@ -144,3 +145,26 @@ def test_a_caller_that_is_a_whole_read_gets_the_fetched_bytes_without_a_copy():
     plan = plan_reads([RangeRequest(url, 5, 50)], max_gap=0, max_request=100, split_size=100)
     fetched = [fetch(plan.reads[0])]
     assert split_results(plan, fetched)[0] is fetched[0]
+
+
+MiB = 2**20
+
+
+@pytest.mark.parametrize(("total", "expected"), [
+    (8 * 680_000, 1 * MiB),  # a small region: its 680 KB chunks are read side by side
+    (1_600_000, 1 * MiB),  # a plane of tiny chunks: still merged into MiB-sized reads
+    (32 * 2 * MiB, 2 * MiB),  # spread evenly over the 32 connections
+    (680_000_000, 4 * MiB),  # a full read: max_request
+    (0, 1 * MiB),
+])
+def test_request_size_spreads_small_batches_over_parallel_requests(total, expected):
+    assert request_size(total, 32, min_request=MiB, max_request=4 * MiB) == expected
+
+
+def test_a_small_batch_of_large_adjacent_ranges_is_not_merged_into_one_read():
+    size = 680_000
+    requests = [RangeRequest("s3://b/k", i * size, size) for i in range(8)]
+    limit = request_size(8 * size, 32, min_request=MiB, max_request=4 * MiB)
+    plan = plan_reads(requests, max_gap=MiB, max_request=limit, split_size=32 * MiB)
+    assert len(plan.reads) == 8
+    assert split_results(plan, [bytes(r.length) for r in plan.reads]) == [bytes(size)] * 8

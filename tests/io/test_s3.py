@@ -91,3 +91,36 @@ def test_stats_count_s3_requests(engine, s3_object):
     engine.info_sync(s3_object)
     counts = engine.stats.by_scheme()["s3"]
     assert (counts.requests, counts.bytes, counts.failures) == (3, 20, 0)
+
+
+@pytest.mark.parametrize("key", ["with space/and+plus.bin", "ünïcode/~tilde=eq&amp.bin"])
+def test_keys_that_need_quoting_are_read_exactly(engine, s3_server, s3_bucket, payload, key):
+    url = s3_server.put_bytes(payload, s3_bucket, key)
+    assert engine.read_sync([RangeRequest(url, 100, 5000)]) == [payload[100:5100]]
+
+
+def test_presigned_urls_on_aws_use_virtual_hosted_style_where_the_bucket_allows(monkeypatch):
+    from refindex.io.s3 import S3Presigner
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    presigner = S3Presigner(ReadOptions(region="eu-west-1", presign_expires=600))
+    url = presigner.sign("GET", "s3://my-bucket/a b/c.h5")
+    assert url.startswith("https://my-bucket.s3.eu-west-1.amazonaws.com/a%20b/c.h5?")
+    assert "X-Amz-Expires=600" in url and "X-Amz-Signature=" in url
+    dotted = presigner.sign("HEAD", "s3://my.dotted.bucket/k")
+    assert dotted.startswith("https://s3.eu-west-1.amazonaws.com/my.dotted.bucket/k?")
+
+
+def test_anonymous_urls_are_unsigned():
+    from refindex.io.s3 import S3Presigner
+
+    url = S3Presigner(ReadOptions(anon=True, region="us-west-2")).sign("GET", "s3://b-1/k")
+    assert url == "https://b-1.s3.us-west-2.amazonaws.com/k"
+
+
+def test_missing_credentials_are_a_clear_error():
+    from refindex.io.s3 import S3Presigner
+
+    with pytest.raises(FetchError, match=r"s3://b-1/k: cannot presign .*no AWS credentials"):
+        S3Presigner(ReadOptions()).sign("GET", "s3://b-1/k")
