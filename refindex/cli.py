@@ -20,6 +20,8 @@ refindex makes a few large HDF5 / NetCDF4 files read like a fast, native Zarr st
   refindex scan s3://bucket/ocean.nc -o ocean.refs.json  # ... or one in object storage
   refindex inspect ocean.refs.json                       # what the sidecar describes
   refindex read ocean.refs.json --stats                  # read it, count the requests
+  refindex validate ocean.refs.json                      # are its sources unchanged?
+  refindex convert ocean.refs.json k.json --format kerchunk  # for kerchunk/fsspec users
   refindex demo                                          # the whole round trip, offline
 
 Then: xr.open_dataset("ocean.refs.json", engine="refindex"), or
@@ -34,15 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks instead of one-line errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from refindex.commands import demo, inspect, read, scan
+    from refindex.commands import convert, demo, inspect, read, scan, validate
 
-    for module in (scan, inspect, read, demo):
+    for module in (scan, inspect, read, validate, convert, demo):
         module.add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted)."""
+    """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted;
+    ``validate`` adds 3 and 4, see refindex/commands/validate.py)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     console = Console(stderr=True)

@@ -4,7 +4,8 @@ a columnar chunk table (NumPy arrays in chunk-grid C order, never a Python objec
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,25 +39,108 @@ class ChunkRef:
     data: bytes | None = None
 
 
+@dataclass(frozen=True)
+class TablePart:
+    """The decoded columns of one part of a lazily loaded chunk table: the chunks from
+    ``part * part_size`` on, with ``inline`` keyed by flat position in the whole table."""
+
+    source: np.ndarray
+    offset: np.ndarray
+    length: np.ndarray
+    inline: dict[int, bytes] = field(default_factory=dict)
+
+
+PartLoader = Callable[[int], TablePart]
+"""Decodes part ``k`` of a chunk table (from a sidecar's text, a file, a URL)."""
+
+
 class ChunkTable:
     """Chunk references of one array, columnar, in C order of the chunk grid.
 
     ``source[i]`` is a source id, ``ABSENT`` or ``INLINE``; ``offset`` and ``length`` are bytes
     (``length == WHOLE`` means the whole object). Inline chunk bytes live in ``inline``.
+
+    A table made with :meth:`lazy` decodes its columns part by part, on first use: ``get``,
+    ``set`` and ``columns`` decode only the parts they touch, ``grid`` and ``len`` none, and
+    the full columns (``source``, ``offset``, ``length``, ``inline``, ``present()``, ...)
+    all of them. ``parts_loaded`` counts the parts decoded so far. Thread-safe.
     """
 
-    __slots__ = ("grid", "source", "offset", "length", "inline")
+    __slots__ = ("grid", "parts_loaded", "_count", "_source", "_offset", "_length", "_inline",
+                 "_part_size", "_loader", "_loaded", "_part_locks", "_lock")
 
     def __init__(self, grid: tuple[int, ...]) -> None:
+        self._start(grid)
+        self._source.fill(ABSENT)
+        self._offset.fill(0)
+        self._length.fill(0)
+
+    @classmethod
+    def lazy(cls, grid: tuple[int, ...], part_size: int, loader: PartLoader) -> ChunkTable:
+        """A table whose parts of ``part_size`` chunks (the last one shorter) are decoded by
+        ``loader(k)`` when first touched; nothing is decoded here."""
+        table = cls.__new__(cls)
+        table._start(grid, part_size, loader)
+        return table
+
+    def _start(self, grid: tuple[int, ...], part_size: int = 0,
+               loader: PartLoader | None = None) -> None:
         self.grid = tuple(int(n) for n in grid)
-        count = math.prod(self.grid)
-        self.source = np.full(count, ABSENT, dtype=np.int32)
-        self.offset = np.zeros(count, dtype=np.int64)
-        self.length = np.zeros(count, dtype=np.int64)
-        self.inline: dict[int, bytes] = {}
+        self._count = math.prod(self.grid)
+        self._source = self._offset = self._length = None
+        self._inline: dict[int, bytes] = {}
+        self._lock = threading.Lock()
+        self.parts_loaded = 0
+        parts = -(-self._count // part_size) if loader is not None and self._count else 0
+        self._part_size = part_size
+        self._loader = loader if parts else None
+        self._loaded = [False] * parts
+        self._part_locks = [threading.Lock() for _ in range(parts)]
+        if not parts:
+            self._allocate()
+
+    def _allocate(self) -> None:
+        # np.empty: the pages of parts never decoded are never touched, so cost no memory.
+        self._source = np.empty(self._count, dtype=np.int32)
+        self._offset = np.empty(self._count, dtype=np.int64)
+        self._length = np.empty(self._count, dtype=np.int64)
 
     def __len__(self) -> int:
-        return self.source.size
+        return self._count
+
+    @property
+    def part_count(self) -> int:
+        """Parts a lazy table is decoded in (0 for a table built in memory)."""
+        return len(self._loaded)
+
+    @property
+    def source(self) -> np.ndarray:
+        self._load_all()
+        return self._source
+
+    @property
+    def offset(self) -> np.ndarray:
+        self._load_all()
+        return self._offset
+
+    @property
+    def length(self) -> np.ndarray:
+        self._load_all()
+        return self._length
+
+    @property
+    def inline(self) -> dict[int, bytes]:
+        self._load_all()
+        return self._inline
+
+    def columns(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Views of source, offset and length for chunks ``start:stop``, decoding only the
+        parts they lie in."""
+        start, stop = max(start, 0), min(stop, self._count)
+        if self._loader is not None and start < stop:
+            for part in range(start // self._part_size, (stop - 1) // self._part_size + 1):
+                self._load_part(part)
+        return self._source[start:stop], self._offset[start:stop], self._length[start:stop]
 
     def flat_index(self, coords: tuple[int, ...]) -> int:
         """Position of the chunk at grid ``coords`` in the columns; IndexError when outside."""
@@ -75,17 +159,20 @@ class ChunkTable:
         return tuple(reversed(coords))
 
     def set(self, flat: int, source: int, offset: int, length: int) -> None:
-        self.source[flat], self.offset[flat], self.length[flat] = source, offset, length
+        self._load_part_of(flat)
+        self._source[flat], self._offset[flat], self._length[flat] = source, offset, length
 
     def set_inline(self, flat: int, data: bytes) -> None:
-        self.source[flat] = INLINE
-        self.inline[flat] = bytes(data)
+        self._load_part_of(flat)
+        self._source[flat] = INLINE
+        self._inline[flat] = bytes(data)
 
     def get(self, flat: int) -> ChunkRef:
-        source = int(self.source[flat])
+        self._load_part_of(flat)
+        source = int(self._source[flat])
         if source == INLINE:
-            return ChunkRef(INLINE, data=self.inline[flat])
-        return ChunkRef(source, int(self.offset[flat]), int(self.length[flat]))
+            return ChunkRef(INLINE, data=self._inline[flat])
+        return ChunkRef(source, int(self._offset[flat]), int(self._length[flat]))
 
     def present(self) -> np.ndarray:
         """Flat positions of the chunks that exist (referenced or inline)."""
@@ -98,6 +185,70 @@ class ChunkTable:
 
     def inline_bytes(self) -> int:
         return sum(len(b) for b in self.inline.values())
+
+    def _load_part_of(self, flat: int) -> None:
+        if self._loader is not None:
+            # Floor division maps negative positions to the parts NumPy indexing would.
+            self._load_part(flat // self._part_size)
+
+    def _load_all(self) -> None:
+        if self._loader is not None:
+            for part in range(len(self._loaded)):
+                self._load_part(part)
+
+    def _load_part(self, part: int) -> None:
+        if self._loaded[part]:
+            return
+        with self._part_locks[part]:
+            loader = self._loader
+            if self._loaded[part] or loader is None:
+                return
+            self._store_part(part, loader(part))
+
+    def _store_part(self, part: int, decoded: TablePart) -> None:
+        """Put a decoded part into the columns and count it (under the part's lock)."""
+        start = part * self._part_size
+        stop = min(start + self._part_size, self._count)
+        if len(decoded.source) != stop - start:
+            raise ValueError(f"part {part} has {len(decoded.source)} chunks, "
+                             f"expected {stop - start}")
+        with self._lock:
+            if self._source is None:
+                self._allocate()
+        self._source[start:stop] = decoded.source
+        self._offset[start:stop] = decoded.offset
+        self._length[start:stop] = decoded.length
+        with self._lock:
+            self._inline.update(decoded.inline)
+            self._loaded[part] = True
+            self.parts_loaded += 1
+            if self.parts_loaded == len(self._loaded):
+                self._loader = None  # frees the encoded text it held
+
+    def __getstate__(self) -> dict:
+        state = {"grid": self.grid, "inline": dict(self._inline)}
+        loader = self._loader
+        if loader is None:
+            return {**state, "columns": (self._source, self._offset, self._length)}
+        # Still lazy: ship the loader and the parts decoded so far, not undecoded garbage.
+        decoded = {}
+        for part, done in enumerate(self._loaded):
+            if done:
+                start = part * self._part_size
+                stop = min(start + self._part_size, self._count)
+                decoded[part] = (self._source[start:stop], self._offset[start:stop],
+                                 self._length[start:stop])
+        return {**state, "part_size": self._part_size, "loader": loader, "decoded": decoded}
+
+    def __setstate__(self, state: dict) -> None:
+        if "columns" in state:
+            self._start(state["grid"])
+            self._source, self._offset, self._length = state["columns"]
+        else:
+            self._start(state["grid"], state["part_size"], state["loader"])
+            for part, (source, offset, length) in state["decoded"].items():
+                self._store_part(part, TablePart(source, offset, length))
+        self._inline.update(state["inline"])
 
 
 @dataclass

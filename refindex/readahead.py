@@ -81,8 +81,8 @@ class ChunkReadahead:
         stop = min(start + count, len(table))
         if start >= stop:
             return []
-        lengths = table.length[start:stop]
-        wanted = (table.source[start:stop] >= 0) & (lengths != WHOLE) & (lengths > 0)
+        sources, _, lengths = table.columns(start, stop)  # decodes only the parts walked
+        wanted = (sources >= 0) & (lengths != WHOLE) & (lengths > 0)
         positions = np.flatnonzero(wanted)
         within = np.cumsum(lengths[positions]) <= self.budget
         return (positions[within] + start).tolist()

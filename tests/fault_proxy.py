@@ -48,9 +48,9 @@ class FaultProxy:
 
     ``truncate`` and ``stall`` only act on answers with a body. Request bodies must come
     with a ``Content-Length`` (not chunked). The settings are plain attributes and may be
-    changed while it runs. It counts ``requests``, ``injected`` faults (a Counter by name),
-    and ``in_flight`` / ``max_in_flight`` requests; ``reset()`` clears the counts, forced
-    faults and the RNG.
+    changed while it runs. It counts ``requests`` (and ``by_method``, a Counter by HTTP
+    method), ``injected`` faults (a Counter by name), and ``in_flight`` / ``max_in_flight``
+    requests; ``reset()`` clears the counts, forced faults and the RNG.
     """
 
     def __init__(
@@ -85,6 +85,7 @@ class FaultProxy:
         self.methods = methods
         self.port = 0
         self.requests = 0
+        self.by_method: Counter[str] = Counter()
         self.injected: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
@@ -109,6 +110,7 @@ class FaultProxy:
     def reset(self) -> None:
         """Zero the counters, drop forced faults and restart the RNG from ``seed``."""
         self.requests = self.max_in_flight = 0
+        self.by_method.clear()
         self.injected.clear()
         self._forced.clear()
         self._rng = random.Random(self.seed)
@@ -178,6 +180,7 @@ class FaultProxy:
         method, headers = _parse_request(head)
         body = await reader.readexactly(int(_header(headers, "content-length") or 0))
         self.requests += 1
+        self.by_method[method] += 1
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:

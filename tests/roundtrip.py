@@ -18,11 +18,12 @@ from refindex.scan.hdf5.types import encode_inline, plan_type
 from refindex.sidecar import write_index
 
 
-def scan_to_sidecar(location, tmp_path: Path, **scan_kwargs) -> Path:
-    """Scan ``location`` and write its sidecar into ``tmp_path``; returns the sidecar path."""
+def scan_to_sidecar(location, tmp_path: Path, format: str = "native", **scan_kwargs) -> Path:
+    """Scan ``location`` and write its sidecar (in ``format``) into ``tmp_path``; returns the
+    sidecar path."""
     result = scan(location, **scan_kwargs)
     sidecar = tmp_path / "out.refs.json"
-    write_index(result.index, sidecar)
+    write_index(result.index, sidecar, format)
     return sidecar
 
 

@@ -153,7 +153,7 @@ def test_missing_s3_object_is_source_not_found(s3_env, s3_bucket):
 
 @pytest.fixture
 def sidecar_doc(good, tmp_path):
-    return json.loads(scan_to_sidecar(good, tmp_path).read_text())
+    return json.loads(scan_to_sidecar(good, tmp_path, "kerchunk").read_text())
 
 
 def zarray_changed(doc: dict, **changes) -> dict:

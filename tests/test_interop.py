@@ -74,24 +74,24 @@ def kerchunk_file(tmp_path_factory):
 
 
 def test_fsspec_reads_our_sidecar_of_a_netcdf4_file(netcdf_file, tmp_path):
-    group = fsspec_group(scan_to_sidecar(netcdf_file, tmp_path))
+    group = fsspec_group(scan_to_sidecar(netcdf_file, tmp_path, "kerchunk"))
     assert_arrays_match_h5py(netcdf_file, group, list(h5_datasets(netcdf_file)))
 
 
 def test_fsspec_reads_our_sidecar_of_standard_codecs(codecs_file, tmp_path):
-    group = fsspec_group(scan_to_sidecar(codecs_file, tmp_path))
+    group = fsspec_group(scan_to_sidecar(codecs_file, tmp_path, "kerchunk"))
     assert_arrays_match_h5py(codecs_file, group, list(h5_datasets(codecs_file)))
 
 
 def test_our_sidecar_of_standard_codecs_names_only_numcodecs_codecs(codecs_file, tmp_path):
-    refs = json.loads(scan_to_sidecar(codecs_file, tmp_path).read_text())["refs"]
+    refs = json.loads(scan_to_sidecar(codecs_file, tmp_path, "kerchunk").read_text())["refs"]
     used = {codec["id"] for key, value in refs.items() if key.endswith(".zarray")
             for codec in (json.loads(value)["filters"] or [])}
     assert used and used <= NUMCODECS_IDS
 
 
 def test_fsspec_reads_our_sidecar_written_as_version_1_with_templates(codecs_file, tmp_path):
-    doc = json.loads(scan_to_sidecar(codecs_file, tmp_path).read_text())
+    doc = json.loads(scan_to_sidecar(codecs_file, tmp_path, "kerchunk").read_text())
     assert doc["version"] == 1 and doc["templates"]
     assert fsspec_group(tmp_path / "out.refs.json")["gzip"].shape == (50, 40)
 

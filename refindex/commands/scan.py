@@ -9,7 +9,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from refindex.commands.read_arguments import add_read_arguments, read_options_from
 from refindex.scan import ScanOptions, ScanResult, scan
-from refindex.sidecar import write_index
+from refindex.sidecar import FORMATS, LAYOUTS, write_index
+from refindex.sidecar.native import DIRECTORY_ABOVE
 
 HELP = """\
 Read only the metadata of each container (local path, s3://bucket/key or https:// URL) and
@@ -35,8 +36,21 @@ def add_parser(commands) -> None:
     parser.add_argument("--skip-unsupported", action="store_true",
                         help="leave out (and report) larger arrays that cannot be referenced "
                              "exactly, instead of failing")
+    add_format_arguments(parser)
     add_read_arguments(parser)
     parser.set_defaults(run=run)
+
+
+def add_format_arguments(parser) -> None:
+    """``--format`` and ``--layout`` of the sidecars a command writes."""
+    parser.add_argument("--format", choices=FORMATS, default="native",
+                        help="sidecar format: refindex's native format (compact, loads lazily; "
+                             "default) or kerchunk reference JSON version 1 (for kerchunk, "
+                             "fsspec and VirtualiZarr)")
+    parser.add_argument("--layout", choices=LAYOUTS, default="auto",
+                        help="native format only: one file, or a directory of files (index.json "
+                             "and one file per chunk-table part); auto (default): a directory "
+                             f"above {DIRECTORY_ABOVE:,} chunks")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     if args.url and len(args.sources) > 1:
         console.print("error: --url names the URL of one source; scan one source at a time")
+        return EXIT_USAGE
+    if args.format == "kerchunk" and args.layout == "directory":
+        console.print("error: kerchunk reference JSON is one file; --layout directory is for "
+                      "the native format")
         return EXIT_USAGE
     options = ScanOptions(url=args.url, max_inline=args.max_inline,
                           on_unsupported="skip" if args.skip_unsupported else "error")
@@ -59,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             counter = _ChunkCounter(progress, files)
             result = scan(source, options, read_options, progress=counter)
             path = output_path(source, args.output, many)
-            written = write_index(result.index, path)
+            written = write_index(result.index, path, args.format, args.layout)
             progress.advance(files)
             _report(console, result, path, written)
     return 0

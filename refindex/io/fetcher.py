@@ -18,6 +18,7 @@ import aiohttp
 from yarl import URL
 
 from refindex.errors import FetchError
+from refindex.io import lifetime
 from refindex.io.options import ReadOptions
 from refindex.io.requests import ObjectInfo, RangeRequest
 from refindex.io.resolver import ResolvedUrl, UrlResolver
@@ -67,17 +68,18 @@ class HttpFetcher:
         )
 
     async def head(self, url: str, scheme: str) -> ObjectInfo:
-        """Size, ETag and Last-Modified of ``url``.
+        """Size, ETag and Last-Modified of ``url``: one HEAD where it can be had.
 
-        S3 objects get a presigned HEAD; HTTP(S) sources a one-byte GET instead, because
-        archives hand out URLs presigned for GET only and some servers refuse HEAD."""
+        S3 objects get a presigned HEAD. HTTP(S) sources get a HEAD of the URL they resolve
+        to, unless that URL is presigned (archives hand out URLs signed for GET only) or the
+        server refuses HEAD (405, 501) or answers it without a size: then a one-byte GET."""
         if scheme == "s3":
             return await self._with_retries(
                 url, url, scheme, "HEAD",
                 lambda target, headers: self._head_once(url, target, headers))
         return await self._with_retries(
-            url, url, scheme, "GET", lambda target, headers: self._probe_once(url, target, headers)
-        )
+            url, url, scheme, "GET",
+            lambda target, headers: self._inspect_once(url, target, headers))
 
     async def _with_retries(
         self,
@@ -186,9 +188,21 @@ class HttpFetcher:
             raise RetryableError(f"body has {len(body)} bytes, expected {expected}")
         return body
 
-    async def _head_once(
+    async def _inspect_once(
         self, url: str, target: URL, resolved_headers: Mapping[str, str]
     ) -> ObjectInfo:
+        """What an HTTP(S) source is: a HEAD, else the answer to ``Range: bytes=0-0``."""
+        if not lifetime.is_signed(str(target)):
+            info = await self._head_once(url, target, resolved_headers, may_refuse=True)
+            if info is not None:
+                return info
+        return await self._probe_once(url, target, resolved_headers)
+
+    async def _head_once(
+        self, url: str, target: URL, resolved_headers: Mapping[str, str], may_refuse: bool = False
+    ) -> ObjectInfo | None:
+        """The HEAD's answer; None when ``may_refuse`` and the server refused HEAD or gave
+        no size."""
         session = self._resources.get().session
         headers = dict(resolved_headers)
         try:
@@ -197,6 +211,8 @@ class HttpFetcher:
             )
             async with response:
                 _refuse_redirect(response)
+                if may_refuse and response.status in _HEAD_REFUSED:
+                    return None
                 await check_status(response, url, None)
                 size = response.content_length
                 etag = response.headers.get("ETag")
@@ -206,6 +222,8 @@ class HttpFetcher:
         except aiohttp.ClientError as error:
             raise FetchError(f"{url}: {_describe(error)}") from error
         if size is None:
+            if may_refuse:
+                return None
             raise FetchError(f"{url}: HEAD answered without Content-Length; size unknown")
         return ObjectInfo(url=url, size=size, etag=etag, last_modified=modified)
 
@@ -287,6 +305,7 @@ def _total_size(response: aiohttp.ClientResponse) -> int | None:
 
 
 _CONTENT_RANGE_TOTAL = re.compile(r"bytes\s+\d+-\d+/(\d+)")
+_HEAD_REFUSED = frozenset({405, 501})  # Method Not Allowed, Not Implemented
 
 
 def _describe(error: BaseException) -> str:

@@ -81,7 +81,7 @@ def check_identity(response: aiohttp.ClientResponse, request: RangeRequest) -> N
     """The response must come from the object the caller knows and not be encoded."""
     etag = response.headers.get("ETag")
     if request.etag is not None:
-        if etag is not None and _bare(etag) != _bare(request.etag):
+        if etag is not None and not same_etag(etag, request.etag):
             raise SourceChangedError(
                 f"{request.url}: ETag is {etag}, expected {request.etag}; the object has changed"
             )
@@ -183,6 +183,12 @@ async def _error_detail(response: aiohttp.ClientResponse) -> tuple[str | None, s
     match = _S3_ERROR_CODE.search(text)
     quote = text[:_ERROR_QUOTE_CHARS]
     return (match.group(1) if match else None), (f": {quote}" if quote else "")
+
+
+def same_etag(first: str, second: str) -> bool:
+    """Whether two ETags name the same object version, weak prefix and quotes aside (ETags
+    from different answers, or one recorded by a scan)."""
+    return _bare(first) == _bare(second)
 
 
 def _bare(etag: str) -> str:

@@ -9,6 +9,7 @@ import os
 import posixpath
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import h5py
@@ -41,6 +42,11 @@ class ScanResult:
     skipped: list[str] = field(default_factory=list)
 
 
+def _utc_now() -> str:
+    """The current time, ISO 8601 in UTC to the second (``2026-11-22T04:06:31Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def normalize_location(location: str | os.PathLike) -> str:
     """An absolute local path, or the URL as given."""
     text = os.fspath(location)
@@ -71,7 +77,7 @@ def scan(location: str | os.PathLike, options: ScanOptions | None = None,
     started = time.perf_counter()
     info = engine.info_sync(url)
     index = index if index is not None else Index()
-    index.generator = {"name": "refindex", "version": __version__}
+    index.generator = {"name": "refindex", "version": __version__, "scanned_at": _utc_now()}
     remote = "://" in url
     # The HEAD above already pinned size and ETag: the remote file reuses them.
     opened = RemoteFile(engine, url, info.size, etag=info.etag) if remote else open_container(

@@ -104,7 +104,7 @@ def _read_metadata(index: Index, refs: dict, name: str) -> None:
         if leaf == ".zgroup":
             index.groups.setdefault(path, {})
         elif leaf == ".zarray":
-            _check_zarray(meta, key, name)
+            check_zarray(meta, key, name)
             grid = tuple(-(-s // c) for s, c in zip(meta["shape"], meta["chunks"], strict=True))
             index.arrays[path] = ArrayNode(path, meta, {}, ChunkTable(grid))
         else:
@@ -116,7 +116,8 @@ def _read_metadata(index: Index, refs: dict, name: str) -> None:
             index.groups.setdefault(path, {}).update(value)
 
 
-def _check_zarray(meta: object, key: str, name: str) -> None:
+def check_zarray(meta: object, key: str, name: str) -> None:
+    """Raise a SidecarError naming ``key`` unless ``meta`` is usable Zarr v2 array metadata."""
     if not isinstance(meta, dict) or meta.get("zarr_format") != 2:
         raise SidecarError(f"{name}: {key}: not Zarr v2 array metadata")
     for field in ("shape", "chunks", "dtype"):

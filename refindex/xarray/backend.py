@@ -14,7 +14,8 @@ from refindex.index import Index
 from refindex.store import ReferenceStore, open_store
 
 _SNIFF_BYTES = 65536
-_SIDECAR_MARKERS = (b'"refs"', b'".zgroup"', b'/.zarray"', b'".zarray"')
+_SIDECAR_MARKERS = (b'"refindex_sidecar"', b'"refs"', b'".zgroup"', b'/.zarray"', b'".zarray"')
+_DIRECTORY_INDEXES = ("index.json", ".zmetadata")
 _JSON_FLOATS = {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}
 
 
@@ -71,6 +72,8 @@ class RefindexBackendEntrypoint(BackendEntrypoint):
 
 
 def _looks_like_sidecar(path: str) -> bool:
+    if os.path.isdir(path):  # a directory sidecar: native, or kerchunk parquet references
+        return any(os.path.isfile(os.path.join(path, name)) for name in _DIRECTORY_INDEXES)
     try:
         with open(path, "rb") as f:
             head = f.read(_SNIFF_BYTES)

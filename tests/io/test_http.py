@@ -131,6 +131,24 @@ def test_info_gives_size_and_etag(http_server, engine, payload):
     assert info.etag is not None and info.etag.startswith('"')
 
 
+def test_info_is_one_head_once_the_source_is_resolved(http_server, engine, payload):
+    url = http_server.put("data.bin", payload)
+    engine.read_sync([RangeRequest(url, 0, 10)])
+    http_server.log.clear()
+    assert engine.info_sync(url).size == len(payload)
+    assert http_server.log == [("HEAD", "/data.bin", None)]
+
+
+def test_info_falls_back_to_a_one_byte_get_when_head_is_refused(http_server, engine, payload):
+    url = http_server.put("data.bin", payload)
+    engine.read_sync([RangeRequest(url, 0, 10)])
+    http_server.log.clear()
+    http_server.fail_next(1, 405)
+    info = engine.info_sync(url)
+    assert (info.size, info.etag) == (len(payload), engine.info_sync(url).etag)
+    assert http_server.log[:2] == [("HEAD", "/data.bin", None), ("GET", "/data.bin", "bytes=0-0")]
+
+
 def test_info_of_missing_object_raises_not_found(http_server, engine):
     with pytest.raises(SourceNotFoundError):
         engine.info_sync(http_server.url("absent.bin"))
