@@ -9,24 +9,53 @@ is measured the same way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import multiprocessing
 import re
-import threading
-from dataclasses import dataclass
 
 _REQUEST_LINE = re.compile(rb"(?:^|\r\n)(?:GET|HEAD|PUT|POST|DELETE) \S+ HTTP/1\.[01]\r\n")
 
 
-@dataclass
 class ProxyCounters:
-    """Requests and bytes that crossed the proxy since the last ``reset``."""
+    """Requests and bytes that crossed the proxy since the last ``reset`` (shared with the
+    proxy's process)."""
 
-    requests: int = 0
-    bytes_down: int = 0
-    bytes_up: int = 0
+    def __init__(self, context) -> None:
+        self._requests = context.Value("q", 0)
+        self._bytes_down = context.Value("q", 0)
+        self._bytes_up = context.Value("q", 0)
+
+    @property
+    def requests(self) -> int:
+        return self._requests.value
+
+    @property
+    def bytes_down(self) -> int:
+        return self._bytes_down.value
+
+    @property
+    def bytes_up(self) -> int:
+        return self._bytes_up.value
 
     def reset(self) -> None:
-        self.requests = self.bytes_down = self.bytes_up = 0
+        for value in (self._requests, self._bytes_down, self._bytes_up):
+            with value.get_lock():
+                value.value = 0
+
+    def add(self, requests: int = 0, down: int = 0, up: int = 0) -> None:
+        for value, amount in ((self._requests, requests), (self._bytes_down, down),
+                              (self._bytes_up, up)):
+            if amount:
+                with value.get_lock():
+                    value.value += amount
+
+
+class _Settings:
+    """Round trip and bandwidth, set by the benchmark and read by the proxy per request."""
+
+    def __init__(self, context, delay: float, bandwidth: float | None) -> None:
+        self.delay = context.Value("d", delay, lock=False)
+        self.bandwidth = context.Value("d", bandwidth or 0.0, lock=False)
+        self.generation = context.Value("q", 0, lock=False)
 
 
 class _Pacer:
@@ -48,7 +77,8 @@ class _Pacer:
 
 
 class CountingProxy:
-    """Forwards 127.0.0.1:<port> to ``target_host:target_port`` in a background thread.
+    """Forwards 127.0.0.1:<port> to ``target_host:target_port`` from a process of its own
+    (the emulated network must not take the measured client's CPU or GIL).
 
     ``delay`` (seconds) is added before forwarding each request, emulating a round trip;
     ``bandwidth`` (bytes per second, None = unlimited) caps all responses together.
@@ -56,48 +86,63 @@ class CountingProxy:
 
     def __init__(self, target_host: str, target_port: int, delay: float = 0.0,
                  bandwidth: float | None = None) -> None:
+        context = multiprocessing.get_context("spawn")
         self.target = (target_host, target_port)
-        self.delay = delay
-        self.pacer = _Pacer(bandwidth)
-        self.counters = ProxyCounters()
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.counters = ProxyCounters(context)
+        self._settings = _Settings(context, delay, bandwidth)
+        self._port = context.Value("i", 0, lock=False)
+        self._ready = context.Event()
+        self._process = context.Process(
+            target=_serve_forever, name="counting-proxy", daemon=True,
+            args=(self.target, self.counters, self._settings, self._port, self._ready))
+
+    @property
+    def port(self) -> int:
+        return self._port.value
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> CountingProxy:
-        self._thread.start()
-        self._ready.wait(10)
+        self._process.start()
+        if not self._ready.wait(60):
+            raise RuntimeError("the counting proxy did not start")
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        self._process.terminate()
+        self._process.join(5)
 
     def configure(self, delay: float | None = None, bandwidth: float | None = None) -> None:
         """Change the emulated round trip (seconds) and bandwidth (bytes/s) between runs."""
         if delay is not None:
-            self.delay = delay
-        self.pacer = _Pacer(bandwidth)
+            self._settings.delay.value = delay
+        self._settings.bandwidth.value = bandwidth or 0.0
+        self._settings.generation.value += 1  # a fresh pacer: no debt from the last run
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(
-            asyncio.start_server(self._serve, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-        server.close()
-        # Connections still open when the benchmark ends are dropped, their pipes cancelled.
-        tasks = asyncio.all_tasks(self._loop)
-        for task in tasks:
-            task.cancel()
-        self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        self._loop.close()
+
+def _serve_forever(target, counters: ProxyCounters, settings: _Settings, port, ready) -> None:
+    asyncio.run(_Proxy(target, counters, settings).run(port, ready))
+
+
+class _Proxy:
+    def __init__(self, target, counters: ProxyCounters, settings: _Settings) -> None:
+        self.target, self.counters, self.settings = target, counters, settings
+        self._pacer, self._generation = _Pacer(None), -1
+
+    async def run(self, port, ready) -> None:
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port.value = server.sockets[0].getsockname()[1]
+        ready.set()
+        async with server:
+            await server.serve_forever()
+
+    def pacer(self) -> _Pacer:
+        if self.settings.generation.value != self._generation:
+            self._generation = self.settings.generation.value
+            self._pacer = _Pacer(self.settings.bandwidth.value or None)
+        return self._pacer
 
     async def _serve(self, client_reader, client_writer) -> None:
         try:
@@ -105,24 +150,22 @@ class CountingProxy:
         except OSError:
             client_writer.close()
             return
-        # Cancelled when the proxy shuts down: the connection just ends.
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(self._pipe(client_reader, server_writer, upstream=True),
-                                 self._pipe(server_reader, client_writer, upstream=False),
-                                 return_exceptions=True)
+        await asyncio.gather(self._pipe(client_reader, server_writer, upstream=True),
+                             self._pipe(server_reader, client_writer, upstream=False),
+                             return_exceptions=True)
 
     async def _pipe(self, reader, writer, upstream: bool) -> None:
         try:
             while data := await reader.read(1 << 16):
                 if upstream:
                     requests = len(_REQUEST_LINE.findall(data))
-                    self.counters.requests += requests
-                    self.counters.bytes_up += len(data)
-                    if requests and self.delay:
-                        await asyncio.sleep(self.delay)
+                    self.counters.add(requests=requests, up=len(data))
+                    delay = self.settings.delay.value
+                    if requests and delay:
+                        await asyncio.sleep(delay)
                 else:
-                    self.counters.bytes_down += len(data)
-                    await self.pacer.wait(len(data))
+                    self.counters.add(down=len(data))
+                    await self.pacer().wait(len(data))
                 writer.write(data)
                 await writer.drain()
         finally:
