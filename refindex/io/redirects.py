@@ -1,7 +1,8 @@
 """Follow an HTTP(S) source's redirects and login pages to the URL that serves its bytes.
 
 One small ranged GET per hop (``Range: bytes=0-0``), redirects followed by hand so that each
-target passes the source policy first and each hop gets its own credentials and cookies.
+target passes the source policy first and each hop gets its own credentials and cookies. A
+redirect to a presigned URL ends the walk without a request to that URL.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ async def follow_redirects(
             count(redirects=1)
             redirect_expiries.append(lifetime.header_expiry(response.headers, lifetime.now()))
             current = target
+            if lifetime.is_signed(target):
+                # A presigned URL is where the bytes are: probing it too would cost every
+                # source one more round trip before its first read. Should it redirect or
+                # refuse after all, the read fails over to resolving anew.
+                break
     else:
         raise FetchError(f"{source}: more than {options.max_redirects} redirects (max_redirects)")
     return current, login.headers(current, source), _expiry(

@@ -167,3 +167,24 @@ def test_bearer_token_from_the_environment(archive_server, archived, payload, tm
     engine = ReadEngine(ReadOptions.from_env())
     assert engine.read_sync([RangeRequest(archived, 0, 4)]) == [payload[:4]]
     engine.close_sync()
+
+
+def test_the_presigned_url_is_not_probed_before_the_first_read(
+    archive_server, archive_netrc, s3_server, s3_bucket, payload
+):
+    """Login and redirect cost the archive's hops only: the first request to the storage is
+    the first read itself (no one-byte probe of the presigned URL)."""
+    from tests.fault_proxy import FaultProxy
+
+    s3_server.put_bytes(payload, s3_bucket, "dir/data.bin")
+    with FaultProxy(s3_server.endpoint_url) as storage:
+        archive_server.presigner = s3_server.client(storage.url)
+        try:
+            engine = ReadEngine(APART)
+            url = archive_server.url(s3_bucket, "dir/data.bin")
+            assert engine.read_sync([RangeRequest(url, 10, 20)]) == [payload[10:30]]
+            assert storage.requests == 1
+            assert (archive_server.logins, archive_server.redirects) == (1, 1)
+            engine.close_sync()
+        finally:
+            archive_server.presigner = None
