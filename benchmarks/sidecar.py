@@ -15,8 +15,10 @@ and kerchunk parquet (record size ``--record-size``, as ``kerchunk.df.refs_to_da
 and fsspec's ``LazyReferenceMapper`` write it). Printed: bytes on disk (and per chunk),
 seconds to open, seconds to the first chunk's reference, resident memory after opening and
 after loading every reference of the largest array (bytes per chunk of the whole index and
-of that array), and the mean time of a random key lookup. Kerchunk JSON is skipped above
-``--max-json`` million chunks: it would need more memory than this machine has.
+of that array), and the mean time of a random key lookup: cold (right after opening, so
+including what the lookups decode or load) and warm (once the array is loaded). Kerchunk
+JSON is skipped above ``--max-json`` million chunks: it would need more memory than this
+machine has.
 """
 
 from __future__ import annotations
@@ -183,12 +185,16 @@ def measure(fmt: str, path: str, keys: list[str]) -> dict:
     started = time.perf_counter()
     for key in keys[1:]:
         lookup(key)
-    per_key = (time.perf_counter() - started) / max(1, len(keys) - 1)
+    cold = (time.perf_counter() - started) / max(1, len(keys) - 1)
     array_chunks = load_array()
     gc.collect()
-    return {"open": opened, "first": first, "rss_open": rss_open,
-            "rss_array": _rss() - base, "per_key": per_key, "chunks": chunks,
-            "array_chunks": array_chunks}
+    rss_array = _rss() - base
+    started = time.perf_counter()
+    for key in keys:
+        lookup(key)
+    warm = (time.perf_counter() - started) / len(keys)
+    return {"open": opened, "first": first, "rss_open": rss_open, "rss_array": rss_array,
+            "cold": cold, "warm": warm, "chunks": chunks, "array_chunks": array_chunks}
 
 
 def _opener(fmt: str, path: str):
@@ -281,7 +287,8 @@ def _random_keys(index: Index, count: int) -> list[str]:
 
 def _report(paths: dict, keys: list[str], total: int) -> None:
     print(f"  {'format':17} {'on disk':>10} {'B/chunk':>8} {'open s':>7} {'first s':>8} "
-          f"{'RSS open':>9} {'B/chunk':>8} {'RSS array':>10} {'B/chunk':>8} {'lookup':>9}")
+          f"{'RSS open':>9} {'B/chunk':>8} {'RSS array':>10} {'B/chunk':>8} {'cold':>9} "
+          f"{'warm':>8}")
     results = {}
     for fmt, path in paths.items():
         size = _disk_bytes(path)
@@ -295,7 +302,7 @@ def _report(paths: dict, keys: list[str], total: int) -> None:
         print(f"  {fmt:17} {size / 1e6:8.1f}MB {size / total:8.2f} {m['open']:7.3f} "
               f"{m['first']:8.3f} {m['rss_open'] / 1e6:7.0f}MB {m['rss_open'] / total:8.1f} "
               f"{m['rss_array'] / 1e6:8.0f}MB {m['rss_array'] / m['array_chunks']:8.1f} "
-              f"{m['per_key'] * 1e6:7.1f}µs", flush=True)
+              f"{m['cold'] * 1e6:7.1f}µs {m['warm'] * 1e6:6.1f}µs", flush=True)
     if "native" in results:
         size, native = results["native"]
         for fmt, (other_size, other) in results.items():
