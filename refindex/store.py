@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import math
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from functools import cached_property
 
 import numpy as np
@@ -22,6 +22,7 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
+from refindex.codecs.fast_zlib import fast_codecs
 from refindex.errors import (
     FetchError,
     RefindexError,
@@ -96,7 +97,8 @@ class ReferenceStore(Store):
 
     @cached_property
     def _metadata(self) -> dict[str, bytes]:
-        return metadata_documents(self.index)
+        # zarr decodes gzip chunks with refindex.zlib (zlib-ng); the sidecar says zlib.
+        return metadata_documents(self.index, fast_codecs)
 
     async def get(
         self,
@@ -317,9 +319,11 @@ def _raise_zarr_concurrency(wanted: int) -> None:
         _concurrency_we_set = wanted
 
 
-def metadata_documents(index: Index) -> dict[str, bytes]:
+def metadata_documents(index: Index,
+                       array_view: Callable[[dict], dict] | None = None) -> dict[str, bytes]:
     """Every Zarr v2 metadata key of ``index`` and its JSON bytes, plus consolidated
-    ``.zmetadata`` so that readers need one request for the whole hierarchy."""
+    ``.zmetadata`` so that readers need one request for the whole hierarchy. ``array_view``
+    changes the ``.zarray`` documents as served (not the index)."""
     documents: dict[str, dict] = {}
     for path, kind in index.iter_nodes():
         prefix = f"{path}/" if path else ""
@@ -328,7 +332,7 @@ def metadata_documents(index: Index) -> dict[str, bytes]:
             attrs = index.groups[path]
         else:
             node = index.arrays[path]
-            documents[prefix + ".zarray"] = node.zarray
+            documents[prefix + ".zarray"] = array_view(node.zarray) if array_view else node.zarray
             attrs = node.attrs
         if attrs:
             documents[prefix + ".zattrs"] = attrs
