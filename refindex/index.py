@@ -144,11 +144,15 @@ class ChunkTable:
 
     def flat_index(self, coords: tuple[int, ...]) -> int:
         """Position of the chunk at grid ``coords`` in the columns; IndexError when outside."""
-        if len(coords) != len(self.grid) or any(
-            not 0 <= c < n for c, n in zip(coords, self.grid, strict=True)
-        ):
+        # Plain arithmetic: a NumPy call per lookup costs more than the lookup itself.
+        if len(coords) != len(self.grid):
             raise IndexError(f"chunk {coords} outside grid {self.grid}")
-        return int(np.ravel_multi_index(coords, self.grid)) if self.grid else 0
+        flat = 0
+        for c, n in zip(coords, self.grid, strict=True):
+            if not 0 <= c < n:
+                raise IndexError(f"chunk {coords} outside grid {self.grid}")
+            flat = flat * n + c
+        return int(flat)
 
     def coords(self, flat: int) -> tuple[int, ...]:
         """Grid coordinates of the chunk at position ``flat`` of the columns."""
