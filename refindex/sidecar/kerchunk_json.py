@@ -58,9 +58,10 @@ def from_kerchunk(doc: dict, name: str = "<sidecar>") -> Index:
     index = Index()
     provenance = doc.get(FORMAT_KEY, {})
     _read_provenance(index, provenance, name)
-    _read_metadata(index, refs, name)
+    chunks, metadata = _by_parent(refs)
+    _read_metadata(index, metadata, name)
     _read_attr_dtypes(index, provenance.get("attribute_dtypes", {}), name)
-    _read_chunks(index, refs, templates, name)
+    _read_chunks(index, chunks, templates, name)
     return index
 
 
@@ -94,13 +95,11 @@ def _read_provenance(index: Index, provenance: object, name: str) -> None:
     index.generator = dict(generator)
 
 
-def _read_metadata(index: Index, refs: dict, name: str) -> None:
+def _read_metadata(index: Index, metadata: dict, name: str) -> None:
     attrs: dict[str, dict] = {}
-    for key in list(refs):
+    for key, value in metadata.items():
         path, _, leaf = key.rpartition("/")
-        if leaf not in _META_SUFFIXES:
-            continue
-        meta = _json_value(refs.pop(key), key, name)
+        meta = _json_value(value, key, name)
         if leaf == ".zgroup":
             index.groups.setdefault(path, {})
         elif leaf == ".zarray":
@@ -132,25 +131,48 @@ def check_zarray(meta: object, key: str, name: str) -> None:
                            "do not fit together")
 
 
-def _read_chunks(index: Index, refs: dict, templates: dict, name: str) -> None:
+def _read_chunks(index: Index, groups: dict[str, tuple[list[str], list]], templates: dict,
+                 name: str) -> None:
     """Chunk references into the arrays' tables: plain ``[url, offset, length]`` references
     are gathered per array and stored with one vectorised pass (a million keys must not cost a
     NumPy call each); anything else goes through ``_parse_ref`` one by one."""
     plain = _PlainRefs(index, templates, name)
     with _gc_paused():
-        for key, value in refs.items():
-            found = plain.owner(key)
-            if found is None:
-                index.extra[key] = _parse_ref(index, key, value, templates, name)
-            elif not plain.add(found, key, value):
-                node, coords = found
-                flat = _flat_index(node, coords, key, name)
-                ref = _parse_ref(index, key, value, templates, name)
-                if ref.source == INLINE:
-                    node.chunks.set_inline(flat, ref.data)
-                else:
-                    node.chunks.set(flat, ref.source, ref.offset, ref.length)
+        for parent, (keys, values) in groups.items():
+            node = index.arrays.get(parent)
+            if node is not None and plain.add_array(node, keys, values):
+                continue  # every key of this array was a plain chunk reference
+            for key, value in zip(keys, values, strict=True):
+                found = plain.owner(key)
+                if found is None:
+                    index.extra[key] = _parse_ref(index, key, value, templates, name)
+                elif not plain.add(found, key, value):
+                    node, coords = found
+                    flat = _flat_index(node, coords, key, name)
+                    ref = _parse_ref(index, key, value, templates, name)
+                    if ref.source == INLINE:
+                        node.chunks.set_inline(flat, ref.data)
+                    else:
+                        node.chunks.set(flat, ref.source, ref.offset, ref.length)
     plain.store()
+
+
+def _by_parent(refs: dict) -> tuple[dict[str, tuple[list[str], list]], dict]:
+    """(keys and values grouped by the path before their last ``/``, in order; the Zarr
+    metadata documents), in one pass over the keys."""
+    groups: dict[str, tuple[list[str], list]] = {}
+    metadata = {}
+    for key, value in refs.items():
+        parent, _, leaf = key.rpartition("/")
+        if leaf[:2] == ".z" and leaf in _META_SUFFIXES:
+            metadata[key] = value
+            continue
+        group = groups.get(parent)
+        if group is None:
+            group = groups[parent] = ([], [])
+        group[0].append(key)
+        group[1].append(value)
+    return groups, metadata
 
 
 class _PlainRefs:
@@ -173,6 +195,57 @@ class _PlainRefs:
             return None if coords is None else (node, coords)
         return self.index.find_chunk(key)
 
+    def add_array(self, node: ArrayNode, keys: list[str], values: list) -> bool:
+        """Store the references of all ``keys`` of ``node`` at once, with string and NumPy
+        operations over the whole group, when every one is a plain ``[url, offset, length]``
+        chunk reference with a well-formed key; otherwise store nothing and return False (the
+        caller then takes them one by one, which also names any bad key)."""
+        grid = node.chunks.grid
+        sep = node.separator
+        cut = len(node.path) + 1 if node.path else 0
+        names = sep.join(key[cut:] for key in keys)
+        if not grid or not (names.isascii() and names.replace(sep, "").isdigit()):
+            return False
+        count = len(grid) * len(keys)
+        if names.count(sep) != count - 1 or sep + sep in names or names[:1] == sep or (
+                names[-1:] == sep):
+            return False  # a key with too few or too many coordinates, or an empty one
+        if not (set(map(type, values)) == {list} and set(map(len, values)) == {3}):
+            return False
+        urls, offsets, lengths = zip(*values, strict=True)
+        if not (set(map(type, urls)) == {str} and set(map(type, offsets)) == {int}
+                and set(map(type, lengths)) == {int}):
+            return False  # bools, floats and the like: _parse_ref says what is wrong
+        offset = np.array(offsets)
+        length = np.array(lengths)
+        if offset.dtype.kind != "i" or length.dtype.kind != "i" or (
+                offset < 0).any() or (length < 0).any():
+            return False
+        # The text is digits and separators only (checked above), which fromstring parses
+        # exactly and fifteen times faster than str -> int conversions.
+        points = np.fromstring(names, dtype=np.int64, sep=sep)
+        if points.size != count:
+            return False
+        points = points.reshape(len(keys), len(grid))
+        if ((points >= np.asarray(grid)).any(axis=1)).any():
+            return False  # outside the grid: the one-by-one path names the key
+        ids = {url: self._source_id(url, keys[0]) for url in dict.fromkeys(urls)}
+        flat = np.ravel_multi_index(points.T, grid)
+        table = node.chunks
+        table.source[flat] = np.fromiter(map(ids.__getitem__, urls), np.int32, len(urls))
+        table.offset[flat] = offset
+        table.length[flat] = length
+        # A chunk key spelled twice ("1.02" and "1.2") is one chunk: last one wins, as in
+        # the one-by-one path.
+        return True
+
+    def _source_id(self, raw_url: str, key: str) -> int:
+        source = self._sources.get(raw_url)
+        if source is None:
+            url = render(raw_url, self.templates, self.name, key)
+            source = self._sources[raw_url] = self.index.add_source(Source(url))
+        return source
+
     def add(self, found: tuple[ArrayNode, tuple[int, ...]], key: str, value: object) -> bool:
         """Collect ``value`` if it is a plain, valid ``[url, offset, length]``."""
         if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)):
@@ -180,10 +253,7 @@ class _PlainRefs:
         offset, length = value[1], value[2]
         if not (_is_int(offset) and _is_int(length)) or offset < 0 or length < 0:
             return False  # _parse_ref raises the error that names the key
-        source = self._sources.get(value[0])
-        if source is None:
-            url = render(value[0], self.templates, self.name, key)
-            source = self._sources[value[0]] = self.index.add_source(Source(url))
+        source = self._source_id(value[0], key)
         node, coords = found
         columns = self._columns.setdefault(node.path, ([], [], [], [], []))
         columns[0].append(coords)

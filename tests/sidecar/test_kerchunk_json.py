@@ -139,3 +139,44 @@ def test_attribute_dtypes_of_an_unknown_array_are_an_error():
                        "attribute_dtypes": {"nope": {"scale_factor": "<f4"}}})
     with pytest.raises(SidecarError, match="attribute_dtypes: 'nope'"):
         from_kerchunk(doc, "x.json")
+
+
+def _grid_refs(rows: int, cols: int) -> dict:
+    zarray = {"zarr_format": 2, "shape": [rows * 10, cols * 10], "chunks": [10, 10],
+              "dtype": "<f4", "compressor": None, "filters": None, "fill_value": 0,
+              "order": "C"}
+    refs = {"grp/a/.zarray": ujson.dumps(zarray), ".zgroup": '{"zarr_format": 2}'}
+    for r in range(rows):
+        for c in range(cols):
+            refs[f"grp/a/{r}.{c}"] = [f"s3://b/f{(r * cols + c) % 3}.h5", 400 * (r * cols + c), 400]
+    return refs
+
+
+def test_a_large_array_of_plain_references_is_read_exactly():
+    index = from_kerchunk({"version": 1, "refs": _grid_refs(40, 50)})
+    table = index.arrays["grp/a"].chunks
+    assert [s.url for s in index.sources] == ["s3://b/f0.h5", "s3://b/f1.h5", "s3://b/f2.h5"]
+    flat = table.flat_index((17, 23))
+    assert (table.source[flat], table.offset[flat], table.length[flat]) == (
+        (17 * 50 + 23) % 3, 400 * (17 * 50 + 23), 400)
+    assert (table.source >= 0).all()
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("grp/a/40.0", ["s3://b/f.h5", 0, 1], r"grp/a/40\.0: chunk outside"),
+    ("grp/a/1.2", ["s3://b/f.h5", True, 1], r"grp/a/1\.2: offset and length"),
+    ("grp/a/1.2", ["s3://b/f.h5", -5, 1], r"grp/a/1\.2: offset and length"),
+])
+def test_one_bad_reference_among_many_is_named(key, value, message):
+    refs = _grid_refs(40, 50)
+    refs[key] = value
+    with pytest.raises(SidecarError, match=message):
+        from_kerchunk({"version": 1, "refs": refs})
+
+
+def test_inline_chunks_among_plain_ones_are_kept():
+    refs = _grid_refs(4, 5)
+    refs["grp/a/2.3"] = "base64:" + base64.b64encode(b"\x00" * 400).decode()
+    table = from_kerchunk({"version": 1, "refs": refs}).arrays["grp/a"].chunks
+    assert table.source[table.flat_index((2, 3))] == INLINE
+    assert table.source[table.flat_index((2, 2))] >= 0
