@@ -123,14 +123,10 @@ def test_file_that_is_not_hdf5_is_a_container_error(tmp_path, content):
     assert str(path) in str(caught.value)
 
 
-def test_netcdf3_file_is_not_supported_yet(tmp_path):
-    import netCDF4
-
+def test_netcdf3_file_with_a_truncated_header_is_a_container_error(tmp_path):
     path = tmp_path / "classic.nc"
-    with netCDF4.Dataset(path, "w", format="NETCDF3_CLASSIC") as nc:
-        nc.createDimension("x", 3)
-        nc.createVariable("v", "f4", ("x",))[:] = [1, 2, 3]
-    with pytest.raises(ContainerError, match="NetCDF3.*not supported yet") as caught:
+    path.write_bytes(b"CDF\x01" + bytes(10))
+    with pytest.raises(ContainerError, match="NetCDF3 header.*truncated") as caught:
         scan(path)
     assert str(path) in str(caught.value)
 
@@ -334,11 +330,11 @@ def test_cli_scan_of_a_missing_file_prints_one_line(tmp_path, capsys):
     assert_one_line_error(code, err, "missing.h5", "no such file")
 
 
-def test_cli_scan_of_a_netcdf3_file_says_not_supported_yet(tmp_path, capsys):
+def test_cli_scan_of_a_truncated_netcdf3_file_prints_one_line(tmp_path, capsys):
     path = tmp_path / "classic.nc"
-    path.write_bytes(b"CDF\x01" + bytes(200))
+    path.write_bytes(b"CDF\x01" + bytes(10))
     code, err = run_cli(capsys, "scan", str(path))
-    assert_one_line_error(code, err, "NetCDF3", "not supported yet")
+    assert_one_line_error(code, err, str(path), "NetCDF3 header", "truncated")
 
 
 def test_cli_scan_of_a_missing_s3_object_prints_one_line(s3_env, s3_bucket, capsys):

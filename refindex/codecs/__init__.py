@@ -7,13 +7,14 @@ so any reader with refindex installed decodes our sidecars.
 
 from numcodecs.registry import codec_registry, register_codec
 
+from refindex.codecs.deflate import RawDeflateCodec
 from refindex.codecs.filters import FilterSpec, UnsupportedCodecError, filters_of
 from refindex.codecs.hdf5_pipeline import Hdf5PipelineCodec
 from refindex.codecs.lz4h5 import Lz4H5Codec
 from refindex.codecs.lzf import LzfCodec
 from refindex.codecs.pipeline import codecs_for
 
-for _codec in (Hdf5PipelineCodec, LzfCodec, Lz4H5Codec):
+for _codec in (Hdf5PipelineCodec, LzfCodec, Lz4H5Codec, RawDeflateCodec):
     if _codec.codec_id not in codec_registry:
         register_codec(_codec)
 
@@ -22,6 +23,7 @@ __all__ = [
     "Hdf5PipelineCodec",
     "Lz4H5Codec",
     "LzfCodec",
+    "RawDeflateCodec",
     "UnsupportedCodecError",
     "codecs_for",
     "filters_of",

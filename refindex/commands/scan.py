@@ -21,7 +21,8 @@ AWS_ENDPOINT_URL.
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser("scan", help="index HDF5/NetCDF4 files into sidecars",
+    parser = commands.add_parser("scan", help="index HDF5/NetCDF files and Zarr stores (tar, zip, "
+                                 "directory) into sidecars",
                                  description=HELP)
     parser.add_argument("sources", nargs="+", metavar="SOURCE",
                         help="container to scan: a path, s3://bucket/key or https:// URL")

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import h5py
 
@@ -19,7 +20,15 @@ from refindex.errors import ContainerError, SourceNotFoundError
 from refindex.index import Index, Source
 from refindex.io import ReadEngine, ReadOptions, RemoteFile, open_container
 from refindex.scan.hdf5.scanner import Hdf5Scanner, Progress
+from refindex.scan.netcdf3 import scan_netcdf3
 from refindex.scan.options import ScanOptions
+from refindex.scan.zarrstore import (
+    ARCHIVE_KINDS,
+    archive_kind,
+    scan_archive,
+    scan_directory,
+    zip_at_end,
+)
 
 __all__ = ["scan", "ScanOptions", "ScanResult", "container_kind"]
 
@@ -58,12 +67,15 @@ def normalize_location(location: str | os.PathLike) -> str:
 
 
 def container_kind(head: bytes) -> str | None:
-    """``"hdf5"`` or ``"netcdf3"`` from a container's first bytes, else None."""
+    """``"hdf5"`` or ``"netcdf3"`` from a container's first bytes, else None.
+
+    A NetCDF3 magic at byte 0 wins over an HDF5 signature further on (after a user block),
+    which could just as well be bytes of the NetCDF3 file's data."""
+    if head[:3] == NETCDF3_SIGNATURE and head[3:4] in (b"\x01", b"\x02", b"\x05"):
+        return "netcdf3"
     for offset in _HDF5_SUPERBLOCK_OFFSETS:
         if head[offset:offset + len(HDF5_SIGNATURE)] == HDF5_SIGNATURE:
             return "hdf5"
-    if head[:3] == NETCDF3_SIGNATURE and head[3:4] in (b"\x01", b"\x02", b"\x05"):
-        return "netcdf3"
     return None
 
 
@@ -79,35 +91,57 @@ def scan(location: str | os.PathLike, options: ScanOptions | None = None,
     index = index if index is not None else Index()
     index.generator = {"name": "refindex", "version": __version__, "scanned_at": _utc_now()}
     remote = "://" in url
+    if not remote and os.path.isdir(url):  # a Zarr directory store: each file a source
+        skipped = scan_directory(url, index, engine, options, progress)
+        return ScanResult(index, options.url or url, 0, 0, 0, time.perf_counter() - started,
+                          skipped)
     # The HEAD above already pinned size and ETag: the remote file reuses them.
     opened = RemoteFile(engine, url, info.size, etag=info.etag) if remote else open_container(
         url, engine)
     with opened as fileobj:
         head = fileobj.read(max(_HDF5_SUPERBLOCK_OFFSETS) + len(HDF5_SIGNATURE))
         fileobj.seek(0)
-        kind = container_kind(head)
-        if kind != "hdf5":
-            what = "a NetCDF3 (classic) file, which is not supported yet" if kind else (
-                "not an HDF5 or NetCDF4 file (no HDF5 signature)")
-            raise ContainerError(f"{url}: {what}")
+        kind = container_kind(head) or archive_kind(head)
+        if kind is None and zip_at_end(fileobj, info.size):
+            kind = "zip"
+        if kind is None:
+            raise ContainerError(f"{url}: not an HDF5 or NetCDF4 file (no HDF5 signature)")
         source = Source(options.url or url, info.size, info.etag, info.last_modified)
         source_id = index.add_source(source)
         resolver = _ExternalSources(index, url, options.url or url)
         scanner_options = options.replace(file_size=info.size)
-        try:
-            # A local file opens by path, so HDF5 can follow external links next to it.
-            with h5py.File(fileobj if remote else url, "r") as file:
-                scanner = Hdf5Scanner(file, index, source_id, url, scanner_options,
-                                      resolver, progress, remote=remote)
-                scanner.scan()
-        except (OSError, RuntimeError) as exc:
-            # h5py reports corrupt or truncated metadata as OSError/RuntimeError.
-            raise ContainerError(f"{url}: cannot read HDF5 metadata ({exc}); "
-                                 "the file may be corrupt or truncated") from None
+        if kind in ARCHIVE_KINDS:
+            skipped = scan_archive(kind, fileobj, source, url, index, engine, scanner_options,
+                                   progress)
+        elif kind == "netcdf3":
+            skipped = scan_netcdf3(fileobj, index, source_id, url, scanner_options, progress)
+        else:
+            skipped = _scan_hdf5(fileobj, url, remote, index, source_id, scanner_options,
+                                 resolver, progress)
         fetched = fileobj.bytes_fetched if remote else 0
         requests = fileobj.requests + 1 if remote else 0
+        if remote and kind in ARCHIVE_KINDS:  # archives read through the engine directly too
+            fetched = engine.stats.total("bytes_fetched")
+            requests = engine.stats.total("fetches")
     return ScanResult(index, source.url, info.size, fetched, requests,
-                      time.perf_counter() - started, scanner.skipped)
+                      time.perf_counter() - started, skipped)
+
+
+def _scan_hdf5(fileobj: BinaryIO, url: str, remote: bool, index: Index, source_id: int,
+               options: ScanOptions, resolver: _ExternalSources,
+               progress: Progress | None) -> list[str]:
+    """Scan an HDF5 / NetCDF4 file into ``index``; returns what was skipped."""
+    try:
+        # A local file opens by path, so HDF5 can follow external links next to it.
+        with h5py.File(fileobj if remote else url, "r") as file:
+            scanner = Hdf5Scanner(file, index, source_id, url, options, resolver, progress,
+                                  remote=remote)
+            scanner.scan()
+    except (OSError, RuntimeError) as exc:
+        # h5py reports corrupt or truncated metadata as OSError/RuntimeError.
+        raise ContainerError(f"{url}: cannot read HDF5 metadata ({exc}); "
+                             "the file may be corrupt or truncated") from None
+    return scanner.skipped
 
 
 class _ExternalSources:

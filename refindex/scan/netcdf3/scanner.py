@@ -1,0 +1,88 @@
+"""Build the Index of a NetCDF3 file from its header: one Zarr v2 array per variable, with
+``_ARRAY_DIMENSIONS`` naming its dimensions (as xarray's Zarr backend expects) and the global
+attributes on the root group. Only the header is read."""
+
+from __future__ import annotations
+
+from typing import Any, BinaryIO
+
+from refindex.errors import ContainerError, UnsupportedFeatureError
+from refindex.index import ArrayNode, Index
+from refindex.scan.hdf5.scanner import Progress
+from refindex.scan.netcdf3.header import Attribute, Header, Variable, read_header
+from refindex.scan.netcdf3.layout import Shapes, dimension_shapes, variable_layout
+from refindex.scan.netcdf3.types import (
+    attribute_dtype,
+    attribute_to_json,
+    fill_value_json,
+    zarr_dtype,
+)
+from refindex.scan.options import ScanOptions
+
+
+def scan_netcdf3(fileobj: BinaryIO, index: Index, source_id: int, name: str,
+                 options: ScanOptions, progress: Progress | None = None) -> list[str]:
+    """Add the variables of the NetCDF3 file ``fileobj`` (``options.file_size`` bytes, called
+    ``name`` in errors, source ``source_id`` of ``index``) to ``index``; returns what was
+    skipped (variables whose names Zarr cannot use, with ``on_unsupported="skip"``)."""
+    if options.file_size is None:
+        raise ValueError("scan_netcdf3 needs options.file_size")
+    header = read_header(fileobj, options.file_size, name)
+    shapes = dimension_shapes(header, options.file_size, name)
+    index.groups[""] = _attributes_json(header.attributes)
+    skipped: list[str] = []
+    seen: set[str] = set()
+    for variable in header.variables:
+        problem = _unusable_name(variable.name)
+        if problem:
+            error = UnsupportedFeatureError(name, variable.name, problem,
+                                            "use --skip-unsupported to leave it out")
+            if options.on_unsupported != "skip":
+                raise error
+            skipped.append(str(error))
+            continue
+        if variable.name in seen:
+            raise ContainerError(f"{name}: NetCDF3 header names variable {variable.name!r} "
+                                 "twice; the header is corrupt")
+        seen.add(variable.name)
+        node = _array(variable, header, shapes, source_id, options.file_size, name)
+        index.arrays[variable.name] = node
+        if progress:
+            progress(variable.name, len(node.chunks))
+    return skipped
+
+
+def _array(variable: Variable, header: Header, shapes: Shapes, source_id: int,
+           file_size: int, name: str) -> ArrayNode:
+    layout = variable_layout(variable, shapes, source_id, file_size, name)
+    attrs = _attributes_json(variable.attributes)
+    attrs["_ARRAY_DIMENSIONS"] = [header.dimensions[d].name for d in variable.dimids]
+    fill_attr = next((a.values for a in variable.attributes if a.name == "_FillValue"), None)
+    zarray = {
+        "zarr_format": 2,
+        "shape": list(layout.shape),
+        "chunks": list(layout.chunk_shape),
+        "dtype": zarr_dtype(variable.nc_type),
+        "compressor": None,
+        "filters": None,
+        "fill_value": fill_value_json(variable.nc_type, fill_attr),
+        "order": "C",
+        "dimension_separator": ".",
+    }
+    dtypes = {a.name: dtype for a in variable.attributes
+              if (dtype := attribute_dtype(a.values)) is not None}
+    return ArrayNode(variable.name, zarray, attrs, layout.table, dtypes)
+
+
+def _attributes_json(attributes: tuple[Attribute, ...]) -> dict[str, Any]:
+    return {a.name: attribute_to_json(a.values) for a in attributes}
+
+
+def _unusable_name(name: str) -> str | None:
+    """Why ``name`` cannot be a Zarr array path, or None. NetCDF forbids '/' in names, but
+    old writers did not check; a leading '.' would collide with Zarr's metadata keys."""
+    if "/" in name:
+        return "a variable name with '/', which Zarr would read as a group"
+    if name.startswith("."):
+        return "a variable name starting with '.', which Zarr reserves for metadata keys"
+    return None
