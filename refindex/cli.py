@@ -22,6 +22,8 @@ refindex makes a few large HDF5 / NetCDF4 files read like a fast, native Zarr st
   refindex read ocean.refs.json --stats                  # read it, count the requests
   refindex validate ocean.refs.json                      # are its sources unchanged?
   refindex convert ocean.refs.json k.json --format kerchunk  # for kerchunk/fsspec users
+  refindex pack brain.zarr -o packed/ --upload s3://bucket/brain/  # few large tars + sidecar
+  refindex upload big.h5 --to s3://bucket/data/          # parallel multipart upload
   refindex demo                                          # the whole round trip, offline
 
 Then: xr.open_dataset("ocean.refs.json", engine="refindex"), or
@@ -36,9 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks instead of one-line errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from refindex.commands import convert, demo, inspect, read, scan, validate
+    from refindex.commands import convert, demo, inspect, pack, read, scan, upload, validate
 
-    for module in (scan, inspect, read, validate, convert, demo):
+    for module in (scan, inspect, read, validate, convert, pack, upload, demo):
         module.add_parser(commands)
     return parser
 

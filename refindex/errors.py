@@ -38,3 +38,8 @@ class SourcePolicyError(RefindexError):
 
 class FetchError(RefindexError):
     """Bytes could not be fetched after retries; names the source, range and cause."""
+
+
+class UploadError(RefindexError):
+    """A file could not be uploaded (after retries), or the object stored is not the file
+    sent (a part's checksum or ETag differs); names the file, the target and the part."""

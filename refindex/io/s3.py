@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import re
 import threading
-from urllib.parse import quote
+from collections.abc import Mapping
+from urllib.parse import quote, urlencode
 
 from refindex.errors import FetchError
 from refindex.io.options import ReadOptions
 from refindex.io.urls import split_s3
 
-_METHODS = ("GET", "HEAD")
+# Reads sign GET and HEAD; multipart uploads (refindex.upload) POST, PUT and DELETE.
+_METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
 _DNS_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 
 
@@ -28,14 +30,17 @@ class S3Presigner:
     def __init__(self, options: ReadOptions) -> None:
         self._options = options
 
-    def sign(self, method: str, url: str) -> str:
-        """A URL for ``method`` (GET or HEAD) on ``url``, valid ``presign_expires`` seconds."""
+    def sign(self, method: str, url: str, query: Mapping[str, str] | None = None) -> str:
+        """A URL for ``method`` on ``url`` with ``query`` parameters (S3's ``uploads``,
+        ``partNumber``, ``uploadId`` of multipart uploads), valid ``presign_expires`` seconds."""
         if method not in _METHODS:
             raise ValueError(f"cannot presign {method}; only {', '.join(_METHODS)}")
         bucket, key = split_s3(url)
         try:
             session = _botocore_session()
             plain = _object_url(bucket, key, self._options, session)
+            if query:
+                plain += "?" + urlencode(query, quote_via=quote)
             if self._options.anon:
                 return plain
             return _sign(session, method, plain, _region(self._options, session),

@@ -96,10 +96,13 @@ class MemberTable:
         return Member(self.keys[row], *columns)
 
     def describe(self, row: int) -> str:
-        """Where member ``row`` is, for messages: its own file, or the archive and its key."""
-        location = self.locations[int(self.column("source")[row])]
-        key = self.keys[row]
-        return location if location != self.where else f"{self.where}: member {key!r}"
+        """Where member ``row`` is, for messages: its own file (a member that is the whole of
+        its source), or the archive and its key."""
+        source = int(self.column("source")[row])
+        location, key = self.locations[source], self.keys[row]
+        whole = (int(self.column("offset")[row]) == 0
+                 and self.sources[source].size == int(self.column("size")[row]))
+        return location if whole else f"{location}: member {key!r}"
 
     def latest_rows(self) -> dict[str, int]:
         """Row of every key (the last one of duplicates)."""
