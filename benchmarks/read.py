@@ -38,6 +38,7 @@ import zarr  # noqa: E402
 import refindex  # noqa: E402
 from benchmarks.datasets import climate, volume  # noqa: E402
 from benchmarks.proxy import CountingProxy  # noqa: E402
+from benchmarks.s3_link import s3fs_options  # noqa: E402
 from refindex.embedded_s3 import EmbeddedS3  # noqa: E402
 from refindex.index import Source  # noqa: E402
 from refindex.io.resolver import forget_resolutions  # noqa: E402
@@ -138,7 +139,7 @@ def read_kerchunk(prepared: Prepared, selection: Selection, route: Route,
             "asynchronous": True, "get_client": _archive_session}}
     else:
         remote = {"protocol": "s3",
-                  "options": _s3fs_options(route.endpoint, server, asynchronous=True)}
+                  "options": s3fs_options(route.endpoint, server, asynchronous=True)}
     fs = fsspec.filesystem(
         "reference", fo=str(prepared.kerchunk[route.name]), asynchronous=True,
         remote_protocol=remote["protocol"], remote_options=remote["options"])
@@ -169,20 +170,9 @@ def read_h5py_s3fs(prepared: Prepared, selection: Selection, route: Route,
 
     if route.name != "s3":
         raise NotImplementedError("s3fs reads S3 only")
-    fs = s3fs.S3FileSystem(**_s3fs_options(route.endpoint, server))
+    fs = s3fs.S3FileSystem(**s3fs_options(route.endpoint, server))
     with fs.open(f"{BUCKET}/{prepared.key}", "rb") as f, h5py.File(f, "r") as h5:
         return h5[selection.variable][selection.index]
-
-
-def _s3fs_options(endpoint: str, server: EmbeddedS3, asynchronous: bool = False) -> dict:
-    # A new S3 client each run (fsspec would otherwise hand back the last run's, with its
-    # open connections): every tool starts cold.
-    options = {"key": server.access_key, "secret": server.secret_key,
-               "skip_instance_cache": True,
-               "client_kwargs": {"endpoint_url": endpoint, "region_name": server.region}}
-    if asynchronous:
-        options["asynchronous"] = True
-    return options
 
 
 TOOLS = {

@@ -5,6 +5,7 @@ uploaded objects, which read back exactly as the original store."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -276,6 +277,50 @@ def test_rerun_of_an_interrupted_pack_upload_keeps_what_was_uploaded(store_for_r
 @pytest.fixture
 def store_for_resume(tmp_path) -> Path:
     return make_store(tmp_path / "resume.zarr")
+
+
+# --- reading parts ahead -------------------------------------------------------------------
+
+
+def test_the_next_part_is_read_while_one_is_in_flight_and_no_more(monkeypatch, tmp_path):
+    from refindex.upload import uploader
+
+    read, read_while_first_in_flight, held = [], [], []
+    original = uploader._read_part
+
+    def recording(path, offset, length):
+        read.append(offset)
+        return original(path, offset, length)
+
+    monkeypatch.setattr(uploader, "_read_part", recording)
+
+    async def part(request: web.Request) -> web.Response:
+        body = await request.read()
+        if not held:  # the first part to arrive is held, so it stays in flight
+            held.append(request.match_info["n"])
+            for _ in range(100):  # give the uploader time to read ahead (and too far)
+                if len(read) >= 3:
+                    break
+                await asyncio.sleep(0.01)
+            read_while_first_in_flight.extend(read)
+        return web.Response(headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
+
+    async def complete(request: web.Request) -> web.Response:
+        return web.Response(text="<CompleteMultipartUploadResult/>")
+
+    app = web.Application()
+    app.router.add_put("/part/{n}", part)
+    app.router.add_post("/complete", complete)
+    random_file(tmp_path / "f.bin", 4 * 1024)
+    with serve_in_thread(app, "slow-store") as port:
+        base = f"http://127.0.0.1:{port}"
+        document = {"parts": [{"part_number": n, "url": f"{base}/part/{n}"} for n in (1, 2, 3, 4)],
+                    "part_size": 1024, "complete_url": f"{base}/complete"}
+        [result] = upload_files([tmp_path / "f.bin"], [document], FAST.replace(concurrency=1))
+
+    assert result.parts == 4
+    # Parts 1 and 2: one in flight, the other read and ready; part 3 not read yet.
+    assert sorted(read_while_first_in_flight) == [0, 1024]
 
 
 # --- retries, damage, aborts ----------------------------------------------------------------

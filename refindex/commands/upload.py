@@ -81,7 +81,7 @@ def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
     """``--part-size``, ``--concurrency``, ``--retries`` and ``--no-verify-etag``."""
     defaults = UploadOptions()
     parser.add_argument("--part-size", type=byte_size, default=defaults.part_size,
-                        metavar="SIZE", help="bytes per part, e.g. 64MB (default 64MB; S3 "
+                        metavar="SIZE", help="bytes per part, e.g. 64MB (default 16MB; S3 "
                                              "needs at least 5MB)")
     parser.add_argument("--concurrency", type=int, default=defaults.concurrency, metavar="N",
                         help="parts in flight at once, over all files (default %(default)s); "
