@@ -5,6 +5,8 @@ key for key; a rerun keeps what is still good and redoes the rest."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import hashlib
 import json
 import os
 import subprocess
@@ -22,9 +24,11 @@ from zarr.core.sync import sync
 
 import refindex
 from refindex.cli import main
-from refindex.errors import ContainerError, UnsupportedFeatureError
-from refindex.pack import PackOptions, PackProgress, pack
-from refindex.pack.zarr_tree import read_store
+from refindex.errors import ContainerError, RefindexError, UnsupportedFeatureError
+from refindex.pack import PackOptions, PackProgress, pack, tar_part
+from refindex.pack.tar_part import write_part
+from refindex.pack.ustar import member_header, padding
+from refindex.pack.zarr_tree import FileEntry, read_store
 from refindex.scan import scan
 from tests.scan import zarr_stores
 
@@ -515,6 +519,17 @@ def test_a_chunk_that_changes_while_packing_is_an_error(store, tmp_path):
         pack(store, tmp_path / "out", progress=_Grow())
 
 
+def test_a_part_that_cannot_be_written_is_an_error_naming_it(store, tmp_path, monkeypatch):
+    def full_disk(fd, pieces):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tar_part.os, "writev", full_disk)
+
+    with pytest.raises(RefindexError, match=r"out/\S+\.tar\.partial: cannot write the part: "
+                                            r"No space left on device"):
+        pack(store, tmp_path / "out")
+
+
 # --- the command --------------------------------------------------------------------------
 
 
@@ -536,37 +551,190 @@ def test_pack_command_refuses_a_size_it_cannot_read(store, tmp_path, capsys):
 
 
 def test_packing_keeps_memory_bounded_by_streaming(store, tmp_path, monkeypatch):
-    """Every store file is copied in bounded pieces, never read whole."""
+    """Every store file is read in bounded pieces, never whole."""
     import refindex.pack.tar_part as tar_part
 
     largest = max(path.stat().st_size for path in store_files(store).values())
     monkeypatch.setattr(tar_part, "COPY_BUFFER", 1024)
+    store_fds: set[int] = set()
     reads = []
-    real_open = open
+    real_open, real_read = os.open, os.read
 
-    class _Recording:
-        def __init__(self, file):
-            self.file = file
+    def recording_open(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        if str(path).startswith(str(store) + os.sep):
+            store_fds.add(fd)
+        return fd
 
-        def read(self, size=-1):
+    def recording_read(fd, size):
+        if fd in store_fds:
             reads.append(size)
-            return self.file.read(size)
+        return real_read(fd, size)
 
-        def __getattr__(self, name):
-            return getattr(self.file, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.file.close()
-
-    def recording_open(path, mode="r", *args, **kwargs):
-        file = real_open(path, mode, *args, **kwargs)
-        inside = str(path).startswith(str(store) + os.sep)
-        return _Recording(file) if inside and "r" in mode else file
-
-    monkeypatch.setattr(tar_part, "open", recording_open, raising=False)
+    monkeypatch.setattr(os, "open", recording_open)
+    monkeypatch.setattr(os, "read", recording_read)
     pack(store, tmp_path / "out")
 
     assert largest > 1024 and reads and max(reads) <= 1024
+
+
+def test_files_larger_than_the_copy_buffer_are_packed_whole(store, tmp_path, monkeypatch):
+    import refindex.pack.tar_part as tar_part
+
+    monkeypatch.setattr(tar_part, "COPY_BUFFER", 1000)  # no multiple of the 512-byte block
+    result = pack(store, tmp_path / "out")
+
+    assert_same_store(store, result.sidecar)
+
+
+# --- the tar headers ----------------------------------------------------------------------
+
+MTIME = 1_700_000_000
+LONG_DIR = "group-" + "d" * 90  # with a chunk key below it, a name of more than 100 bytes
+
+
+def tarfile_header(name: str, size: int, mtime: int = MTIME) -> bytes:
+    """The header ``tarfile`` writes for a member as pack describes it (pax format)."""
+    info = tarinfo_as_packed(name, size, mtime)
+    return info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+
+
+def tarinfo_as_packed(name: str, size: int, mtime: int = MTIME) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, mtime, 0o644
+    return info
+
+
+def header_fields(info: tarfile.TarInfo) -> tuple:
+    """What a reader learns of a member from its header (the checksum checked on reading)."""
+    return (info.name, info.size, info.mtime, info.mode, info.type, info.linkname, info.uid,
+            info.gid, info.uname, info.gname)
+
+
+def write_files(root: Path, files: dict[str, bytes]) -> list[FileEntry]:
+    """``files`` (bytes by key) written under ``root``, all modified at MTIME."""
+    entries = []
+    for key, data in files.items():
+        path = root.joinpath(*key.split("/"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, (MTIME, MTIME))
+        entries.append(FileEntry(key, len(data), MTIME * 1_000_000_000))
+    return entries
+
+
+@pytest.mark.parametrize("name", ["a", "volume/0.0.0", "x" * 100, f"{LONG_DIR[:90]}/0.0"])
+@pytest.mark.parametrize("size", [0, 1, 512, 12_345])
+def test_a_ustar_header_is_byte_for_byte_the_one_tarfile_writes(name, size):
+    header = member_header(name, size, MTIME)
+
+    assert len(header) == 512
+    assert header == tarfile_header(name, size)
+
+
+def test_a_long_splittable_name_takes_one_ustar_block_with_a_prefix():
+    name = f"{LONG_DIR}/{'e' * 60}/1.2.3"  # 164 bytes
+    header = member_header(name, 10, MTIME)
+
+    assert len(header) == 512 and header[156:157] == b"0", "one plain ustar block"
+    assert header[345:500].rstrip(b"\0") == LONG_DIR.encode()
+    info = tarfile.TarInfo.frombuf(header, tarfile.ENCODING, "surrogateescape")
+    assert header_fields(info) == header_fields(tarinfo_as_packed(name, 10))
+
+
+@pytest.mark.parametrize("name", [
+    "x" * 101,  # no slash to split at
+    "d" * 156 + "/0.0",  # the prefix would pass 155 bytes
+    "d/" + "x" * 101,  # the name would pass 100 bytes
+    "x" * 100 + "/",  # the name would be empty
+    "/" + "x" * 100,  # the prefix would be empty
+    "zellkern-\u00fc/0.0",  # not ASCII
+    "surrogate-\udcff/0.0",  # a file name that is not UTF-8
+])
+def test_a_name_ustar_cannot_hold_gets_the_pax_header_tarfile_writes(name):
+    assert member_header(name, 10, MTIME) == tarfile_header(name, 10)
+
+
+@pytest.mark.parametrize("size, mtime", [(8**11, MTIME), (20 * 2**30, MTIME), (10, 8**11),
+                                         (10, -1)])
+def test_a_size_or_mtime_past_ustar_gets_the_pax_header_tarfile_writes(size, mtime):
+    assert member_header("c/0.0", size, mtime) == tarfile_header("c/0.0", size, mtime)
+
+
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 513, 1024])
+def test_padding_fills_the_last_block(size):
+    assert (size + len(padding(size))) % 512 == 0 and len(padding(size)) < 512
+
+
+HEADER_CASES = {
+    ".zgroup": b"{}",
+    "empty": b"",
+    "one-block": bytes(range(256)) * 2,
+    "two-blocks": b"\xff" * 1024,
+    "odd": b"z" * 1000,
+    "x" * 100: b"exactly 100 bytes of name",
+    f"{LONG_DIR}/{'e' * 60}/1.2.3": b"long, splittable",
+    f"{'d' * 160}/0.0": b"long, not splittable",
+    "k\u00e4se/0.0": b"not ASCII",
+}
+
+
+def test_tarfile_reads_every_header_field_as_tarfile_itself_writes_it(tmp_path):
+    entries = write_files(tmp_path / "files", HEADER_CASES)
+    written = write_part(tmp_path / "part.tar", tmp_path / "files", entries, len(entries))
+
+    with tarfile.open(tmp_path / "part.tar") as tar:
+        infos = tar.getmembers()
+        assert [header_fields(info) for info in infos] == [
+            header_fields(tarinfo_as_packed(key, len(data))) for key, data in HEADER_CASES.items()]
+        assert [tar.extractfile(info).read() for info in infos] == list(HEADER_CASES.values())
+    assert written.offsets.tolist() == [info.offset_data for info in infos]
+
+
+def test_a_part_is_byte_for_byte_the_tar_tarfile_writes_but_for_split_names(tmp_path):
+    """The same members, header sizes and end of archive; only a long name that ustar can
+    split is written without tarfile's pax header."""
+    cases = {key: data for key, data in HEADER_CASES.items() if "e" * 60 not in key}
+    entries = write_files(tmp_path / "files", cases)
+    written = write_part(tmp_path / "part.tar", tmp_path / "files", entries, len(entries))
+
+    with tarfile.open(tmp_path / "reference.tar", "w", format=tarfile.PAX_FORMAT) as tar:
+        for key, data in cases.items():
+            with open(tmp_path / "files" / key, "rb") as file:
+                tar.addfile(tarinfo_as_packed(key, len(data)), file)
+    data = (tmp_path / "part.tar").read_bytes()
+    assert data == (tmp_path / "reference.tar").read_bytes()
+    assert (written.size, written.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+
+
+def test_gnu_tar_extracts_every_member_with_its_name_bytes_and_mtime(tmp_path):
+    entries = write_files(tmp_path / "files", HEADER_CASES)
+    write_part(tmp_path / "part.tar", tmp_path / "files", entries, len(entries))
+    (tmp_path / "x").mkdir()
+
+    subprocess.run(["tar", "-xf", str(tmp_path / "part.tar"), "-C", str(tmp_path / "x")],
+                   check=True, env={**os.environ, "LC_ALL": "C.UTF-8"})
+
+    for key, data in HEADER_CASES.items():
+        extracted = tmp_path / "x" / key
+        assert extracted.read_bytes() == data, key
+        assert extracted.stat().st_mtime == MTIME, key
+
+
+def test_a_store_with_long_keys_packs_and_reads_back_through_the_scanner(tmp_path):
+    root = tmp_path / "long.zarr"
+    group = zarr.open_group(root, mode="w", zarr_format=2)
+    deep = group.create_group(LONG_DIR).create_group("e" * 40)
+    array = deep.create_array("values", shape=(30, 30), chunks=(10, 10), dtype="i4")
+    array[:] = np.arange(900, dtype="i4").reshape(30, 30)
+    assert max(len(key) for key in store_files(root)) > 100
+
+    result = pack(root, tmp_path / "out")
+
+    assert_same_store(root, result.sidecar)
+    scanned = scan(result.parts[0].path).index
+    path = f"{LONG_DIR}/{'e' * 40}/values"
+    assert scanned.arrays.keys() == result.index.arrays.keys() == {path}
+    for column in ("offset", "length"):
+        assert np.array_equal(getattr(scanned.arrays[path].chunks, column),
+                              getattr(result.index.arrays[path].chunks, column))
