@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
 import threading
 import urllib.request
 from pathlib import Path
@@ -21,7 +22,7 @@ from aiohttp import ClientSession, web
 from yarl import URL
 
 from refindex.cli import main
-from refindex.errors import UploadError
+from refindex.errors import ContainerError, UploadError
 from refindex.io import ReadOptions
 from refindex.io.options import MiB
 from refindex.pack import PackOptions, PackProgress, pack
@@ -240,6 +241,69 @@ def test_pack_upload_read_round_trips_10000_chunks_through_presigned_part_urls(
     assert all(part.source.url.startswith("http://127.0.0.1:") and part.source.etag
                for part in result.parts)
     assert_same_store(big_store, result.sidecar)
+
+
+class _HoldsTheLastFiles(PackProgress):
+    """Packs the last tenth of the files only once an upload part has been sent (or after
+    30 s): a part uploaded while it is written goes on; one uploaded once written waits."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.first_sent = threading.Event()
+        self.files = self.total = 0
+
+    def planned(self, files, data_bytes, parts):
+        self.total = files
+
+    def packed(self, files, nbytes):
+        self.files += files
+        if self.files > 0.9 * self.total and not self.first_sent.is_set():
+            self.events.append("waiting" if self.first_sent.wait(30) else "timed out")
+
+    def sent(self, path, nbytes):
+        self.events.append("sent")
+        self.first_sent.set()
+
+    def part_ready(self, name, size, kept):
+        self.events.append("part ready")
+
+
+def test_pack_upload_sends_parts_of_a_tar_while_it_is_still_being_written(
+        big_store, s3_env, s3_bucket, tmp_path):
+    progress = _HoldsTheLastFiles()
+    options = PackOptions(target_size=64 * MiB, upload_to=f"s3://{s3_bucket}/streamed/",
+                          upload=FAST.replace(part_size=5 * MiB))
+
+    result = pack(big_store, tmp_path / "out", options, progress)
+
+    assert len(result.parts) == 1 and result.parts[0].size > 14 * MiB
+    assert "timed out" not in progress.events
+    assert progress.events.index("sent") < progress.events.index("part ready")
+    assert result.parts[0].source.etag.endswith('-3"')  # 3 upload parts of one tar
+    assert_same_store(big_store, result.sidecar)
+
+
+def test_a_chunk_that_changes_while_its_part_streams_fails_the_pack_and_aborts_the_upload(
+        big_store, s3_env, s3_bucket, tmp_path):
+    store = tmp_path / "tiles.zarr"
+    shutil.copytree(big_store, store)
+    last = sorted((store / "tiles").iterdir())[-1]
+
+    class _ChangesTheLastChunk(_HoldsTheLastFiles):
+        def sent(self, path, nbytes):
+            if not self.first_sent.is_set():
+                last.write_bytes(last.read_bytes() + b"more")
+            super().sent(path, nbytes)
+
+    options = PackOptions(target_size=64 * MiB, upload_to=f"s3://{s3_bucket}/torn/",
+                          upload=FAST.replace(part_size=5 * MiB))
+    with pytest.raises(ContainerError, match="changed while packing"):
+        pack(store, tmp_path / "out", options, _ChangesTheLastChunk())
+
+    client = s3_env.client()
+    assert client.list_objects_v2(Bucket=s3_bucket, Prefix="torn/").get("KeyCount", 0) == 0
+    pending = client.list_multipart_uploads(Bucket=s3_bucket, Prefix="torn/")
+    assert not pending.get("Uploads"), "the multipart upload was aborted"
 
 
 def test_rerun_of_an_interrupted_pack_upload_keeps_what_was_uploaded(store_for_resume,

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from refindex.errors import RefindexError
 from refindex.index import Index, Source
+from refindex.pack.growing import GrowingFile
 from refindex.pack.journal import Journal, PartRecord
 from refindex.pack.layout import PackLayout, PartPlan
 from refindex.pack.packed_index import build_index
-from refindex.pack.tar_part import PARTIAL, file_sha256, read_offsets, write_part
+from refindex.pack.tar_part import PARTIAL, file_sha256, planned_size, read_offsets, write_part
 from refindex.pack.uploads import PartUploads
 from refindex.pack.zarr_tree import StoreTree, read_store
 from refindex.sidecar import write_index
@@ -129,11 +131,8 @@ def pack(store: str | os.PathLike, output: str | os.PathLike,
     if options.upload_to is not None:
         uploads = PartUploads(options.upload_to, options.upload, journal, progress)
     try:
-        made = []
-        for part in layout.parts:
-            made.append(_make_part(out, tree, layout, part, journal, progress))
-            if uploads is not None:  # uploads while the next part is packed
-                uploads.submit(part.name, out / part.name, made[-1][1])
+        made = [_make_part(out, tree, layout, part, journal, progress, uploads)
+                for part in layout.parts]
         sources = uploads.wait() if uploads else {}
     except BaseException:
         if uploads is not None:
@@ -156,8 +155,11 @@ def pack(store: str | os.PathLike, output: str | os.PathLike,
 
 
 def _make_part(out: Path, tree: StoreTree, layout: PackLayout, part: PartPlan,
-               journal: Journal, progress: PackProgress) -> tuple[np.ndarray, PartRecord, bool]:
-    """The part's member offsets and record, and whether a former run's file was kept."""
+               journal: Journal, progress: PackProgress,
+               uploads: PartUploads | None) -> tuple[np.ndarray, PartRecord, bool]:
+    """The part's member offsets and record, and whether a former run's file was kept; with
+    ``uploads``, a kept part's upload starts now (unless a former run's still stands), a
+    written part's as it is written."""
     path = out / part.name
     record = journal.get(part.name)
     if record is not None and record.fingerprint == part.fingerprint and _intact(path, record):
@@ -165,11 +167,29 @@ def _make_part(out: Path, tree: StoreTree, layout: PackLayout, part: PartPlan,
         if offsets is not None:
             progress.packed(len(part), layout.data_bytes_in(part.start, part.stop))
             progress.part_ready(part.name, record.size, kept=True)
+            if uploads is not None:
+                uploads.submit(part.name, path, record)
             return offsets, record, True
-    written = write_part(path, tree.root, layout.members(part.start, part.stop), len(part),
-                         progress.packed)
+    growing = None
+    if uploads is not None:
+        growing = GrowingFile(path.with_name(path.name + PARTIAL),
+                              planned_size(layout.members(part.start, part.stop)))
+        uploads.stream(part.name, path, growing)
+    try:
+        written = write_part(path, tree.root, layout.members(part.start, part.stop), len(part),
+                             progress.packed,
+                             growing.advanced if growing is not None else None)
+        if growing is not None and written.size != growing.size:
+            raise RefindexError(f"{path}: {written.size:,} bytes written, {growing.size:,} "
+                                "planned")
+    except BaseException as error:
+        if growing is not None:
+            growing.failed(error)
+        raise
     record = PartRecord(part.fingerprint, written.size, written.sha256)
     journal.written(part.name, record)
+    if growing is not None:
+        growing.finished()
     progress.part_ready(part.name, written.size, kept=False)
     return written.offsets, record, False
 

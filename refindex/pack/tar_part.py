@@ -37,14 +37,26 @@ class WrittenPart:
     offsets: np.ndarray
 
 
+def planned_size(members: Iterable[FileEntry]) -> int:
+    """The size in bytes of the tar that ``write_part`` writes of ``members`` (as they are
+    listed now): known before the first byte, so its upload can start at once."""
+    size = 0
+    for entry in members:
+        size += (len(member_header(entry.key, entry.size, _seconds(entry.mtime_ns)))
+                 + entry.size + len(padding(entry.size)))
+    return size + len(end_of_archive(size))
+
+
 def write_part(path: Path, root: Path, members: Iterable[FileEntry], count: int,
-               packed: Packed | None = None) -> WrittenPart:
+               packed: Packed | None = None,
+               written_to: Callable[[int], None] | None = None) -> WrittenPart:
     """Write ``members`` (files of the store at ``root``) as the tar at ``path``.
 
     The tar is written beside ``path`` and renamed into place when complete, so a part at
     ``path`` is never a torn one. A store file whose size is not the planned one (it changed
     while packing) is a ContainerError; failing to write the part (a full disk) a
-    RefindexError naming it."""
+    RefindexError naming it. ``written_to`` is told the bytes written so far, after each
+    member (a part uploaded while it is written reads them)."""
     partial = path.with_name(path.name + PARTIAL)
     offsets = np.empty(count, dtype=np.int64)
     try:
@@ -56,7 +68,11 @@ def write_part(path: Path, root: Path, members: Iterable[FileEntry], count: int,
                 written += 1
                 if packed is not None:
                     packed(1, entry.size)
+                if written_to is not None:
+                    written_to(out.size)
             out.write([end_of_archive(out.size)])
+            if written_to is not None:
+                written_to(out.size)
             os.fsync(raw.fileno())
     except OSError as error:  # reading the store's files raises ContainerError instead
         raise RefindexError(f"{partial}: cannot write the part: "

@@ -1,5 +1,6 @@
-"""Upload each part as soon as it is packed, on refindex's I/O thread, while packing goes on;
-a part a former run uploaded is kept when the object is still the one recorded."""
+"""Upload each part while it is packed (each upload part as soon as its bytes are written),
+on refindex's I/O thread; a part a former run uploaded is kept when the object is still the
+one recorded."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from refindex.index import Source
 from refindex.io import ReadEngine
 from refindex.io.loop import run_sync
 from refindex.io.validation import same_etag
+from refindex.pack.growing import GrowingFile
 from refindex.pack.journal import Journal, PartRecord, Uploaded
 from refindex.upload import (
     PartUrlProvider,
@@ -40,9 +42,15 @@ class PartUploads:
         """Start uploading part ``name`` (at ``path``, as ``record`` describes it); raises
         the error of an earlier part's upload that has failed already."""
         self.raise_failed()
-        target = (object_url(self.destination, path) if isinstance(self.destination, str)
-                  else self.destination)
-        self._tasks[name] = run_sync(_spawn(self._ensure(name, path, target, record)))
+        self._tasks[name] = run_sync(_spawn(self._ensure(name, path, self._target(path),
+                                                         record)))
+
+    def stream(self, name: str, path: Path, growing: GrowingFile) -> None:
+        """Start uploading part ``name`` while it is written (``growing``, to be renamed to
+        ``path`` when done); the journal records the upload once the part is recorded."""
+        self.raise_failed()
+        self._tasks[name] = run_sync(_spawn(self._stream(name, path, self._target(path),
+                                                         growing)))
 
     def raise_failed(self) -> None:
         """Raise the error of the first upload that failed, if any has."""
@@ -74,6 +82,22 @@ class PartUploads:
         self.journal.uploaded(name, Uploaded(source.url, result.size, result.etag,
                                              result.last_modified))
         return source
+
+    async def _stream(self, name: str, path: Path, target: str | PartUrlProvider,
+                      growing: GrowingFile) -> Source:
+        try:
+            result: UploadResult = await self.uploader.upload(path, target, growing)
+            await growing.wait_finished()  # the part's record is in the journal
+        finally:
+            growing.close()
+        source = result.source
+        self.journal.uploaded(name, Uploaded(source.url, result.size, result.etag,
+                                             result.last_modified))
+        return source
+
+    def _target(self, path: Path) -> str | PartUrlProvider:
+        return (object_url(self.destination, path) if isinstance(self.destination, str)
+                else self.destination)
 
     async def _already_uploaded(self, target: str | PartUrlProvider,
                                 record: PartRecord) -> Source | None:

@@ -18,8 +18,9 @@ import os
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from refindex.errors import RefindexError, UploadError
 from refindex.index import Source
@@ -81,6 +82,19 @@ class UploadProgress:
         """``result.path`` is uploaded and checked."""
 
 
+class GrowingSource(Protocol):
+    """A file still being written (``refindex.pack.growing.GrowingFile``)."""
+
+    size: int
+    """Its final size in bytes."""
+
+    async def wait(self, end: float) -> None:
+        """Until its first ``end`` bytes are written."""
+
+    def read_part(self, offset: int, length: int) -> tuple[bytes, bytes]:
+        """Bytes ``offset`` to ``offset + length`` (written already), and their MD5."""
+
+
 class Uploader:
     """Uploads files as ``options`` say; ``counters`` add up every upload it made.
 
@@ -109,13 +123,17 @@ class Uploader:
         await self._pool.close()
         await self._engine.close()
 
-    async def upload(self, path: str | os.PathLike, target: Target) -> UploadResult:
+    async def upload(self, path: str | os.PathLike, target: Target,
+                     growing: GrowingSource | None = None) -> UploadResult:
         """Upload the file at ``path`` to ``target``; the object is checked before this
-        returns. Raises UploadError (after aborting the upload) when it cannot be done."""
+        returns. Raises UploadError (after aborting the upload) when it cannot be done.
+
+        ``growing``: the file is still being written; each part is sent as soon as
+        ``growing`` has its bytes (its ``size`` is the file's final size)."""
         path = Path(path)
         started = time.perf_counter()
         try:
-            size = path.stat().st_size
+            size = growing.size if growing is not None else path.stat().st_size
         except OSError as error:
             raise UploadError(f"{path}: cannot upload: {error.strerror or error}") from None
         where = f"{path} -> {_describe(target)}"
@@ -123,7 +141,8 @@ class Uploader:
         multipart = await self._start(path, size, target, exchanges, where)
         self.progress.started(path, size)
         try:
-            md5s, etags = await self._send_parts(path, size, multipart, exchanges, where)
+            md5s, etags = await self._send_parts(path, size, multipart, exchanges, where,
+                                                 growing)
             etag = await exchanges.complete(multipart.complete_url, etags,
                                             f"{where}: completing")
         except BaseException:
@@ -164,9 +183,11 @@ class Uploader:
         return target.bind(size, self.options.part_size, where)
 
     async def _send_parts(self, path: Path, size: int, multipart: MultipartTarget,
-                          exchanges: Exchanges, where: str) -> tuple[list[bytes], list[str]]:
-        """Send every part, ``concurrency`` at once; their MD5s and the ETags the server
-        answered (the MD5s, unless ``verify_etag`` is off), in part order."""
+                          exchanges: Exchanges, where: str,
+                          growing: GrowingSource | None) -> tuple[list[bytes], list[str]]:
+        """Send every part, ``concurrency`` at once (a part of a growing file once it is
+        written); their MD5s and the ETags the server answered (the MD5s, unless
+        ``verify_etag`` is off), in part order."""
         if self._parts_in_memory is None:
             self._parts_in_memory = asyncio.Semaphore(self.options.concurrency
                                                       + _ready_parts(self.options))
@@ -175,8 +196,11 @@ class Uploader:
         async def send(number: int) -> tuple[bytes, str]:
             offset = (number - 1) * multipart.part_size
             length = min(multipart.part_size, size - offset)
+            if growing is not None:
+                await growing.wait(offset + length)
+            read = growing.read_part if growing is not None else partial(_read_part, path)
             async with self._parts_in_memory:
-                data, md5 = await asyncio.to_thread(_read_part, path, offset, length)
+                data, md5 = await asyncio.to_thread(read, offset, length)
                 etag = await exchanges.put_part(lambda: multipart.part_url(number), data, md5,
                                                 f"{where}: part {number} of {count} "
                                                 f"(bytes {offset:,}-{offset + length:,})")
