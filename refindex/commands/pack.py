@@ -27,7 +27,7 @@ in C order of its chunk grid (a sharded v3 array's shard files, as they are, in 
 its shard grid), members named by their Zarr keys. Writes the sidecar (native format) that
 reads the tars as the store: v3 arrays as their Zarr v2 equivalents, a sharded array by its
 inner chunks, so that v2-only readers read them too. With --upload s3://bucket/prefix/, each
-tar is uploaded (in parallel multipart parts) as soon as it is packed, and the sidecar names
+tar is uploaded (in parallel multipart parts) while it is being packed, and the sidecar names
 the uploaded objects. A rerun into the same OUT_DIR keeps the parts (and uploads) that are
 still good and redoes the rest.
 """
@@ -54,7 +54,7 @@ def add_parser(commands) -> None:
                         help="native sidecar layout: one file, or a directory (auto: a "
                              "directory above 4,194,304 chunks)")
     parser.add_argument("--upload", metavar="S3_PREFIX",
-                        help="upload each part to s3://bucket/prefix/ as soon as it is packed")
+                        help="upload each part to s3://bucket/prefix/ while it is packed")
     add_upload_arguments(parser)
     add_read_arguments(parser)
     parser.set_defaults(run=run)

@@ -1,6 +1,7 @@
 """pack: a Zarr directory store (v2 or v3) -> a few large tar files of about a target size,
-and the sidecar that reads them as the store; with ``upload_to``, each tar is uploaded as soon
-as it is packed and the sidecar names the uploaded objects.
+and the sidecar that reads them as the store; with ``upload_to``, each tar is uploaded while
+it is packed (each upload part as soon as its bytes are written) and the sidecar names the
+uploaded objects.
 
 Resumable: a rerun into the same directory keeps every part whose files did not change
 (same keys, sizes and mtimes) and whose tar still has the size and SHA-256 recorded, and
@@ -49,7 +50,7 @@ class PackOptions:
 
     upload_to: str | PartUrlProvider | None = None
     """``s3://bucket/prefix/``, or a part URL provider (``refindex.upload.PartUrlProvider``,
-    asked for each part): upload each part as soon as it is packed, and name the uploaded
+    asked for each part): upload each part while it is packed, and name the uploaded
     objects in the sidecar. None: the sidecar names the local tar files."""
 
     upload: UploadOptions = field(default_factory=UploadOptions)
