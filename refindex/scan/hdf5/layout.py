@@ -80,9 +80,8 @@ def contiguous_layout(dset: h5py.Dataset, source: int, file_size: int | None) ->
     storage never allocated reads as the fill value."""
     shape = dset.shape
     address = dset.id.get_offset()
-    rows = _rows_per_block(shape, dset.dtype.itemsize, address, file_size)
-    chunk_shape = (rows, *shape[1:]) if shape else ()
-    grid = (-(-shape[0] // rows), *([1] * (len(shape) - 1))) if shape else ()
+    room = file_size - address if address is not None and file_size is not None else None
+    chunk_shape, grid = row_blocks(shape, dset.dtype.itemsize, room)
     table = ChunkTable(grid)
     if address is not None and dset.id.get_storage_size() > 0:
         block = math.prod(chunk_shape) * dset.dtype.itemsize
@@ -91,11 +90,20 @@ def contiguous_layout(dset: h5py.Dataset, source: int, file_size: int | None) ->
     return Layout("contiguous", chunk_shape, table, np.zeros(len(table), dtype=np.uint32))
 
 
-def _rows_per_block(
-    shape: tuple[int, ...], itemsize: int, address: int | None, file_size: int | None
-) -> int:
-    if not shape or shape[0] == 0:
-        return max(shape[0], 1) if shape else 1
+def row_blocks(shape: tuple[int, ...], itemsize: int,
+               room: int | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Chunk shape and chunk grid of ``shape`` stored contiguously, cut along its first axis
+    into blocks of about CONTIGUOUS_BLOCK bytes (one block when small). ``room``: bytes from
+    the start of the values to the end of the file (None: unknown)."""
+    if not shape:
+        return (), ()
+    rows = _rows_per_block(shape, itemsize, room)
+    return (rows, *shape[1:]), (-(-shape[0] // rows), *([1] * (len(shape) - 1)))
+
+
+def _rows_per_block(shape: tuple[int, ...], itemsize: int, room: int | None) -> int:
+    if shape[0] == 0:
+        return 1
     row_bytes = math.prod(shape[1:]) * itemsize
     total = shape[0] * row_bytes
     if total <= CONTIGUOUS_BLOCK or row_bytes == 0:
@@ -107,8 +115,7 @@ def _rows_per_block(
             return candidate
     # Otherwise the last block reaches past the dataset (Zarr wants full-size chunks and
     # crops them); that is only safe while it stays inside the file.
-    end = (address or 0) + -(-shape[0] // rows) * rows * row_bytes
-    if address is not None and file_size is not None and end <= file_size:
+    if room is not None and -(-shape[0] // rows) * rows * row_bytes <= room:
         return rows
     return shape[0]
 

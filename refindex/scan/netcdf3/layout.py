@@ -17,7 +17,7 @@ import numpy as np
 
 from refindex.errors import ContainerError
 from refindex.index import ChunkTable
-from refindex.scan.hdf5.layout import CONTIGUOUS_BLOCK
+from refindex.scan.hdf5.layout import row_blocks
 from refindex.scan.netcdf3.header import Header, Variable
 
 
@@ -79,7 +79,7 @@ def _contiguous_layout(variable: Variable, shape: tuple[int, ...], itemsize: int
                        file_size: int, name: str) -> VariableLayout:
     total = math.prod(shape) * itemsize
     _check_inside(variable, variable.begin + total, file_size, name)
-    chunk_shape, grid = _row_blocks(shape, itemsize, file_size - variable.begin)
+    chunk_shape, grid = row_blocks(shape, itemsize, file_size - variable.begin)
     table = ChunkTable(grid)
     block = math.prod(chunk_shape) * itemsize
     table.source[:] = source
@@ -97,7 +97,7 @@ def _record_layout(variable: Variable, shape: tuple[int, ...], itemsize: int, re
         _check_inside(variable, last_end, file_size, name)
     # What a block of the last record may read past its own values must stay in the file.
     room = file_size - variable.begin - max(numrecs - 1, 0) * record_size
-    inner_chunks, inner_grid = _row_blocks(inner, itemsize, room)
+    inner_chunks, inner_grid = row_blocks(inner, itemsize, room)
     table = ChunkTable((numrecs, *inner_grid))
     block = math.prod(inner_chunks) * itemsize
     starts = np.add.outer(np.arange(numrecs, dtype=np.int64) * record_size,
@@ -106,33 +106,6 @@ def _record_layout(variable: Variable, shape: tuple[int, ...], itemsize: int, re
     table.offset[:] = variable.begin + starts.reshape(-1)
     table.length[:] = block
     return VariableLayout(shape, (1, *inner_chunks), table)
-
-
-def _row_blocks(shape: tuple[int, ...], itemsize: int,
-                room: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Chunk shape and chunk grid of ``shape`` stored contiguously, cut along its first axis
-    (NetCDF3 has no zero-length axis but the record one, which is never cut here)."""
-    if not shape:
-        return (), ()
-    rows = _rows_per_block(shape, itemsize, room)
-    return (rows, *shape[1:]), (-(-shape[0] // rows), *[1] * (len(shape) - 1))
-
-
-def _rows_per_block(shape: tuple[int, ...], itemsize: int, room: int) -> int:
-    """Rows of ``shape`` per chunk: all of them up to CONTIGUOUS_BLOCK bytes, else about that
-    much. A divisor of the row count keeps every block inside the variable; otherwise the last
-    block reads past it (Zarr crops it), which is only safe while that stays inside the file
-    (``room`` bytes from the variable's start), else the variable stays one block."""
-    row_bytes = math.prod(shape[1:]) * itemsize
-    if shape[0] * row_bytes <= CONTIGUOUS_BLOCK:
-        return max(shape[0], 1)
-    rows = max(1, CONTIGUOUS_BLOCK // row_bytes)
-    for candidate in range(rows, max(rows // 8, 1) - 1, -1):
-        if shape[0] % candidate == 0:
-            return candidate
-    if -(-shape[0] // rows) * rows * row_bytes <= room:
-        return rows
-    return shape[0]
 
 
 def _record_size(header: Header, record_dim: int | None) -> int:
