@@ -22,7 +22,7 @@ from refindex.io import lifetime
 from refindex.io.options import ReadOptions
 from refindex.io.requests import ObjectInfo, RangeRequest
 from refindex.io.resolver import ResolvedUrl, UrlResolver
-from refindex.io.retry import RetryableError, backoff_delay
+from refindex.io.retry import RetryableError, backoff_delay, describe_error
 from refindex.io.sessions import LoopResourcePool, host_limiter
 from refindex.io.stats import ReadStats
 from refindex.io.throttle import HostLimiter
@@ -179,9 +179,9 @@ class HttpFetcher:
                 expected = expected_length(response, request)
                 body = await _read_body(response, expected, self._options.stall_timeout)
         except TRANSIENT_ERRORS as error:
-            raise RetryableError(_describe(error)) from error
+            raise RetryableError(describe_error(error)) from error
         except aiohttp.ClientError as error:
-            raise FetchError(f"{request.where}: {_describe(error)}") from error
+            raise FetchError(f"{request.where}: {describe_error(error)}") from error
         if expected is None:
             check_size(request, len(body))
         elif len(body) != expected:
@@ -218,9 +218,9 @@ class HttpFetcher:
                 etag = response.headers.get("ETag")
                 modified = response.headers.get("Last-Modified")
         except TRANSIENT_ERRORS as error:
-            raise RetryableError(_describe(error)) from error
+            raise RetryableError(describe_error(error)) from error
         except aiohttp.ClientError as error:
-            raise FetchError(f"{url}: {_describe(error)}") from error
+            raise FetchError(f"{url}: {describe_error(error)}") from error
         if size is None:
             if may_refuse:
                 return None
@@ -244,9 +244,9 @@ class HttpFetcher:
                 modified = response.headers.get("Last-Modified")
                 await response.read()
         except TRANSIENT_ERRORS as error:
-            raise RetryableError(_describe(error)) from error
+            raise RetryableError(describe_error(error)) from error
         except aiohttp.ClientError as error:
-            raise FetchError(f"{url}: {_describe(error)}") from error
+            raise FetchError(f"{url}: {describe_error(error)}") from error
         if size is None:
             raise FetchError(f"{url}: the server gave no size (no Content-Range or "
                              "Content-Length)")
@@ -259,7 +259,7 @@ class HttpFetcher:
                 return await request
         except TimeoutError as error:
             if not timer.expired():  # aiohttp's own: connecting, or no byte for stall_timeout
-                raise RetryableError(_describe(error)) from error
+                raise RetryableError(describe_error(error)) from error
             raise RetryableError(
                 f"timed out: no response headers within {self._options.timeout:g} s"
             ) from None
@@ -306,10 +306,3 @@ def _total_size(response: aiohttp.ClientResponse) -> int | None:
 
 _CONTENT_RANGE_TOTAL = re.compile(r"bytes\s+\d+-\d+/(\d+)")
 _HEAD_REFUSED = frozenset({405, 501})  # Method Not Allowed, Not Implemented
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, TimeoutError):
-        detail = f": {error}" if str(error) else ""
-        return f"timed out ({type(error).__name__}{detail})"
-    return f"{type(error).__name__}: {error}"

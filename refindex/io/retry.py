@@ -82,3 +82,11 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:  # "-0000" dates: HTTP dates are always UTC
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def describe_error(error: BaseException) -> str:
+    """A transport error (a reset, a timeout, ...) in a few words, for messages."""
+    if isinstance(error, TimeoutError):
+        detail = f": {error}" if str(error) else ""
+        return f"timed out ({type(error).__name__}{detail})"
+    return f"{type(error).__name__}: {error}"

@@ -22,7 +22,7 @@ import aiohttp
 from yarl import URL
 
 from refindex.errors import FetchError, RefindexError, UploadError
-from refindex.io.retry import RetryableError, backoff_delay
+from refindex.io.retry import RetryableError, backoff_delay, describe_error
 from refindex.io.sessions import host_limiter
 from refindex.io.validation import TRANSIENT_ERRORS, AccessDenied, check_status, same_etag
 from refindex.upload.options import UploadOptions
@@ -139,7 +139,7 @@ class Exchanges:
                         async with asyncio.timeout(options.part_timeout):
                             result = await once()
                     except TRANSIENT_ERRORS as error:
-                        raise RetryableError(_describe(error)) from error
+                        raise RetryableError(describe_error(error)) from error
             except RetryableError as error:
                 if error.throttled:
                     limiter.throttled()
@@ -155,7 +155,7 @@ class Exchanges:
                 raise UploadError(f"{where}: {error}; has the presigned URL expired, or do "
                                   "the credentials lack permission to write?") from None
             except aiohttp.ClientError as error:
-                raise UploadError(f"{where}: {_describe(error)}") from error
+                raise UploadError(f"{where}: {describe_error(error)}") from error
             except RefindexError as error:
                 if isinstance(error, UploadError):
                     raise
@@ -213,9 +213,3 @@ def _url(url: str) -> URL:
 
 def _quote(text: str) -> str:
     return " ".join(text.split())[:_QUOTE_CHARS]
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, TimeoutError):
-        return f"timed out ({type(error).__name__})"
-    return f"{type(error).__name__}: {error}"
