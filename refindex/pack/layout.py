@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from refindex.pack.ustar import BLOCK
 from refindex.pack.zarr_tree import ArrayFiles, FileEntry, StoreTree
 
-BLOCK = 512  # tar's block: every header and every member's data take whole blocks
 # ustar holds names up to 100 bytes; a longer one costs a pax header (one header block and a
 # block of records) on top. An estimate only: part sizes need not be exact.
 _USTAR_NAME = 100
@@ -67,48 +67,46 @@ class PackLayout:
 
     def members(self, start: int, stop: int) -> Iterator[FileEntry]:
         """The files of members ``start`` to ``stop``, in order."""
-        for segment in self.segments:
-            low, high = max(start, segment.start), min(stop, segment.stop)
-            if low >= high:
-                continue
+        for segment, a, b in self._overlaps(start, stop):
             if segment.array is None:
-                yield from self.loose[low - segment.start:high - segment.start]
+                yield from self.loose[a:b]
                 continue
             array = segment.array
-            a, b = low - segment.start, high - segment.start
             yield from map(FileEntry, array.keys(a, b), array.size[a:b].tolist(),
                            array.mtime_ns[a:b].tolist())
 
     def data_bytes_in(self, start: int, stop: int) -> int:
         """Bytes of the files of members ``start`` to ``stop``."""
         total = 0
-        for segment in self.segments:
-            low, high = max(start, segment.start), min(stop, segment.stop)
-            if low >= high:
-                continue
+        for segment, a, b in self._overlaps(start, stop):
             if segment.array is None:
-                total += sum(e.size for e in self.loose[low - segment.start:high - segment.start])
+                total += sum(entry.size for entry in self.loose[a:b])
             else:
-                total += int(segment.array.size[low - segment.start:high - segment.start].sum())
+                total += int(segment.array.size[a:b].sum())
         return total
 
     def fingerprint(self, start: int, stop: int) -> str:
         """A digest of members ``start`` to ``stop``: their keys, sizes and mtimes."""
         digest = hashlib.sha256(f"refindex-pack-layout-{LAYOUT_VERSION}".encode())
-        for segment in self.segments:
-            low, high = max(start, segment.start), min(stop, segment.stop)
-            if low >= high:
-                continue
+        for segment, a, b in self._overlaps(start, stop):
             if segment.array is None:
-                for entry in self.loose[low - segment.start:high - segment.start]:
+                for entry in self.loose[a:b]:
                     digest.update(f"{entry.key}\0{entry.size}\0{entry.mtime_ns}\n".encode())
                 continue
-            array, a, b = segment.array, low - segment.start, high - segment.start
+            array = segment.array
             spec = array.spec  # what turns flat positions into keys
             digest.update(f"{spec.path}\0{spec.keys}\0{spec.grid}\n".encode())
             for column in (array.flat, array.size, array.mtime_ns):
                 digest.update(np.ascontiguousarray(column[a:b]).tobytes())
         return digest.hexdigest()
+
+    def _overlaps(self, start: int, stop: int) -> Iterator[tuple[Segment, int, int]]:
+        """Each segment holding some of members ``start`` to ``stop``, with the range of
+        them it holds, counted from the segment's start."""
+        for segment in self.segments:
+            low, high = max(start, segment.start), min(stop, segment.stop)
+            if low < high:
+                yield segment, low - segment.start, high - segment.start
 
     def _tar_sizes(self) -> np.ndarray:
         """Estimated tar bytes of each member: header and data rounded up to blocks."""
