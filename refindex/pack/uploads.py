@@ -77,20 +77,20 @@ class PartUploads:
             self.progress.started(path, record.size)
             self.progress.sent(path, record.size)
             return kept
-        result: UploadResult = await self.uploader.upload(path, target)
-        source = result.source  # an UploadError unless readers can be told where it is
-        self.journal.uploaded(name, Uploaded(source.url, result.size, result.etag,
-                                             result.last_modified))
-        return source
+        return self._recorded(name, await self.uploader.upload(path, target))
 
     async def _stream(self, name: str, path: Path, target: str | PartUrlProvider,
                       growing: GrowingFile) -> Source:
         try:
-            result: UploadResult = await self.uploader.upload(path, target, growing)
+            result = await self.uploader.upload(path, target, growing)
             await growing.wait_finished()  # the part's record is in the journal
         finally:
             growing.close()
-        source = result.source
+        return self._recorded(name, result)
+
+    def _recorded(self, name: str, result: UploadResult) -> Source:
+        """The uploaded object of part ``name``, recorded in the journal."""
+        source = result.source  # an UploadError unless readers can be told where it is
         self.journal.uploaded(name, Uploaded(source.url, result.size, result.etag,
                                              result.last_modified))
         return source
