@@ -20,6 +20,19 @@ class UnsupportedFeatureError(RefindexError):
         super().__init__(f"{message}; {hint}" if hint else message)
 
 
+class CombineError(RefindexError):
+    """Members cannot be combined into one dataset exactly; ``problems`` lists every reason,
+    each naming the variable and the members concerned."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        shown = self.problems[:50]
+        more = len(self.problems) - len(shown)
+        lines = "\n  - ".join(shown)
+        tail = f"\n  ... and {more} more" if more else ""
+        super().__init__(f"cannot combine the members exactly:\n  - {lines}{tail}")
+
+
 class SidecarError(RefindexError):
     """A sidecar is malformed, truncated or of an unknown version."""
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.dtypes import StringDType
 
+from refindex.grid import ChunkGrid
+
 ABSENT = -1  # source id of a chunk that was never written: readers see the fill value
 INLINE = -2  # source id of a chunk whose bytes live in ChunkTable.inline
 WHOLE = -1  # length of a reference to a whole object (kerchunk's one-element ``[url]``)
@@ -178,6 +180,28 @@ class ChunkTable:
             return ChunkRef(INLINE, data=self._inline[flat])
         return ChunkRef(source, int(self._offset[flat]), int(self._length[flat]))
 
+    def put_block(self, start: tuple[int, ...], other: ChunkTable,
+                  source_map: np.ndarray) -> None:
+        """Copy ``other``'s chunks into the block of this grid that starts at chunk ``start``
+        (``other``'s grid, with leading axes of one chunk where this grid has more axes),
+        its source ids ``i >= 0`` becoming ``source_map[i]``. Columnar: one copy per column."""
+        lead = len(self.grid) - len(other.grid)
+        shape = (1,) * lead + other.grid
+        block = tuple(slice(s, s + n) for s, n in zip(start, shape, strict=True))
+        source = other.source.reshape(shape)
+        mapped = np.where(source >= 0, source_map[np.maximum(source, 0)], source)
+        self._load_all()
+        self._source.reshape(self.grid)[block] = mapped
+        self._offset.reshape(self.grid)[block] = other.offset.reshape(shape)
+        self._length.reshape(self.grid)[block] = other.length.reshape(shape)
+        if other.inline:
+            flats = np.fromiter(other.inline, dtype=np.int64, count=len(other.inline))
+            coords = np.unravel_index(flats, shape)
+            moved = np.ravel_multi_index(tuple(c + s for c, s in zip(coords, start,
+                                                                     strict=True)), self.grid)
+            with self._lock:
+                self._inline.update(zip(moved.tolist(), other.inline.values(), strict=True))
+
     def present(self) -> np.ndarray:
         """Flat positions of the chunks that exist (referenced or inline)."""
         return np.flatnonzero(self.source != ABSENT)
@@ -257,7 +281,11 @@ class ChunkTable:
 
 @dataclass
 class ArrayNode:
-    """One Zarr v2 array: its ``.zarray`` metadata, ``.zattrs`` and chunk table."""
+    """One Zarr v2 array: its ``.zarray`` metadata, ``.zattrs`` and chunk table.
+
+    ``grid`` is set for arrays whose chunks are not all of one shape (combined from members
+    of uneven lengths, see refindex.grid): the chunk table follows it, ``zarray["chunks"]``
+    is then the chunk shape readers of plain Zarr are served (refindex.store re-tiles)."""
 
     path: str
     zarray: dict
@@ -265,6 +293,19 @@ class ArrayNode:
     chunks: ChunkTable
     attr_dtypes: dict[str, str] = field(default_factory=dict)
     """NumPy dtypes of numeric attributes that JSON does not carry (e.g. float32)."""
+    grid: ChunkGrid | None = None
+
+    @property
+    def irregular(self) -> bool:
+        """Whether the chunks differ in shape (a rectilinear ``grid``)."""
+        return self.grid is not None
+
+    @property
+    def chunk_grid(self) -> ChunkGrid:
+        """Where each chunk lies: ``grid``, or the regular grid ``zarray`` describes."""
+        if self.grid is not None:
+            return self.grid
+        return ChunkGrid.regular(tuple(self.zarray["shape"]), tuple(self.zarray["chunks"]))
 
     @property
     def separator(self) -> str:
@@ -316,6 +357,9 @@ class Index:
     arrays: dict[str, ArrayNode] = field(default_factory=dict)
     extra: dict[str, ChunkRef] = field(default_factory=dict)
     generator: dict = field(default_factory=dict)
+    combined: dict = field(default_factory=dict)
+    """How the index was combined from members (refindex.combine): the dimensions
+    concatenated or added, their lengths and the number of members; empty otherwise."""
 
     def add_source(self, source: Source) -> int:
         """Id of ``source``, adding it when no source with its URL is known yet."""

@@ -22,6 +22,7 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
+from refindex.assemble import ChunkCodec, DecodedChunks, chunk_request, read_region
 from refindex.codecs.fast_zlib import fast_codecs
 from refindex.errors import (
     FetchError,
@@ -66,6 +67,9 @@ class ReferenceStore(Store):
             else None
         )
         self._prefetches: set[asyncio.Future] = set()
+        self.decoded = DecodedChunks(self.options.decoded_cache_size)
+        """Decoded chunks of the arrays this store re-tiles (see ``retiled_zarray``)."""
+        self._codecs: dict[str, ChunkCodec] = {}
         _raise_zarr_concurrency(_concurrency_for(index, self.options.zarr_concurrency))
 
     def __getstate__(self) -> dict:
@@ -121,6 +125,9 @@ class ReferenceStore(Store):
     async def exists(self, key: str) -> bool:
         if key in self._metadata:
             return True
+        found = self.index.find_chunk(key)
+        if found is not None and found[0].irregular:
+            return _retiled_region(found[0], found[1]) is not None
         ref = self._chunk_ref(key)
         return ref is not None and ref.source != ABSENT
 
@@ -134,6 +141,12 @@ class ReferenceStore(Store):
         for key in self._metadata:
             yield key
         for node in self.index.arrays.values():
+            if node.irregular:  # every regular chunk of the re-tiled view
+                grid = [-(-s // c) for s, c in zip(node.zarray["shape"], node.zarray["chunks"],
+                                                  strict=True)]
+                for coords in np.ndindex(*grid):
+                    yield node.chunk_key(coords)
+                continue
             for key, _ in node.present_keys():
                 yield key
 
@@ -159,10 +172,15 @@ class ReferenceStore(Store):
         """Bytes for each (key, byte range), None for missing keys; one batch to the engine."""
         results: list[bytes | None] = [None] * len(key_ranges)
         pending: list[tuple[int, str, RangeRequest]] = []
+        retiled: list[tuple[int, ArrayNode, tuple[int, ...], ByteRequest | None]] = []
         walked: list[ArrayNode] = []
         for i, (key, byte_range) in enumerate(key_ranges):
             if key in self._metadata:
                 results[i] = _slice(self._metadata[key], byte_range)
+                continue
+            found = self.index.find_chunk(key)
+            if found is not None and found[0].irregular:
+                retiled.append((i, *found, byte_range))
                 continue
             node, flat, ref = self._locate(key)
             if ref is None or ref.source == ABSENT:
@@ -175,14 +193,61 @@ class ReferenceStore(Store):
                 self._read_ahead(node, flat)
                 walked.append(node)
         try:
+            jobs = [self._retiled_chunk(node, coords) for _, node, coords, _ in retiled]
             if pending:
-                fetched = await self._fetch([p[2] for p in pending], [p[1] for p in pending])
-                for (i, _, _), data in zip(pending, fetched, strict=True):
+                jobs.append(self._fetch([p[2] for p in pending], [p[1] for p in pending]))
+            done = await asyncio.gather(*jobs)
+            if pending:
+                for (i, _, _), data in zip(pending, done.pop(), strict=True):
                     results[i] = data
+            for (i, _, _, byte_range), data in zip(retiled, done, strict=True):
+                results[i] = None if data is None else _slice(data, byte_range)
         finally:
             for node in walked:
                 self._readahead.done(node)
         return results
+
+    async def _retiled_chunk(self, node: ArrayNode, coords: tuple[int, ...]) -> bytes | None:
+        """The bytes of regular chunk ``coords`` of an irregular array, as ``retiled_zarray``
+        serves it: assembled from the decoded chunks it overlaps; None when none exists."""
+        region = _retiled_region(node, coords)
+        if region is None:
+            return None
+        codec = self._codecs.get(node.path)
+        if codec is None:
+            codec = self._codecs[node.path] = ChunkCodec(node.zarray)
+
+        async def fetch(refs: list[ChunkRef]) -> list[bytes]:
+            requests = [self._range_request(ref, None) for ref in refs]
+            return await self._fetch(requests, [node.chunk_key(coords)] * len(requests))
+
+        data = await read_region(node, region, fetch, self.decoded, codec)
+        if data is None:
+            return None
+        chunk = codec.filled(tuple(node.zarray["chunks"]))
+        chunk[tuple(slice(0, n) for n in data.shape)] = data
+        encoder = _object_codec(node.zarray) if codec.dtype == object else None
+        return bytes(encoder.encode(chunk)) if encoder else chunk.tobytes(order="C")
+
+    def read_region_sync(self, path: str, region: tuple[slice, ...]) -> np.ndarray:
+        """Elements ``region`` (slices of step 1) of array ``path``, read chunk by chunk
+        through the engine (for readers of irregular arrays outside zarr)."""
+        from refindex.io.loop import run_sync
+
+        node = self.index.arrays[path]
+        codec = self._codecs.get(path)
+        if codec is None:
+            codec = self._codecs[path] = ChunkCodec(node.zarray)
+
+        async def read() -> np.ndarray:
+            async def fetch(refs: list[ChunkRef]) -> list[bytes]:
+                requests = [self._range_request(ref, None) for ref in refs]
+                return await self._fetch(requests, [path] * len(requests))
+
+            out = codec.filled(tuple(s.stop - s.start for s in region))
+            return await read_region(node, region, fetch, self.decoded, codec, out)
+
+        return run_sync(read())
 
     async def _fetch(self, requests: list[RangeRequest], keys: list[str]) -> list[bytes]:
         try:
@@ -200,8 +265,7 @@ class ReferenceStore(Store):
         elif byte_range is not None:
             raise FetchError(f"{source.url}: byte ranges of whole-object references are not "
                              "supported")
-        return RangeRequest(source.url, offset, length, etag=source.etag, size=source.size,
-                            last_modified=source.last_modified)
+        return chunk_request(source, ChunkRef(ref.source, offset, length))
 
     def _read_ahead(self, node: ArrayNode, flat: int) -> None:
         """Fetch the chunks ahead of an in-order walk into the engine's cache, in the batch
@@ -319,11 +383,43 @@ def _raise_zarr_concurrency(wanted: int) -> None:
         _concurrency_we_set = wanted
 
 
+def retiled_zarray(zarray: dict) -> dict:
+    """The ``.zarray`` a store serves for an irregular array: its regular ``chunks``, stored
+    raw (each chunk assembled from the decoded chunks it overlaps), except that object
+    arrays keep the codec that turns their objects into bytes."""
+    object_codec = _object_codec_config(zarray)
+    return {**zarray, "compressor": None, "order": "C",
+            "filters": [object_codec] if object_codec else None}
+
+
+def _object_codec_config(zarray: dict) -> dict | None:
+    filters = zarray.get("filters") or []
+    return dict(filters[0]) if zarray.get("dtype") == "|O" and filters else None
+
+
+def _object_codec(zarray: dict):
+    import numcodecs
+
+    return numcodecs.get_codec(_object_codec_config(zarray))
+
+
+def _retiled_region(node: ArrayNode, coords: tuple[int, ...]) -> tuple[slice, ...] | None:
+    """The elements regular chunk ``coords`` of an irregular array's served view covers;
+    None when outside the array."""
+    shape, chunks = node.zarray["shape"], node.zarray["chunks"]
+    if len(coords) != len(shape):
+        return None
+    region = tuple(slice(c * n, min((c + 1) * n, s))
+                   for c, n, s in zip(coords, chunks, shape, strict=True))
+    return None if any(r.start >= r.stop for r in region) else region
+
+
 def metadata_documents(index: Index,
                        array_view: Callable[[dict], dict] | None = None) -> dict[str, bytes]:
     """Every Zarr v2 metadata key of ``index`` and its JSON bytes, plus consolidated
     ``.zmetadata`` so that readers need one request for the whole hierarchy. ``array_view``
-    changes the ``.zarray`` documents as served (not the index)."""
+    changes the ``.zarray`` documents as served (not the index); irregular arrays are served
+    re-tiled (``retiled_zarray``)."""
     documents: dict[str, dict] = {}
     for path, kind in index.iter_nodes():
         prefix = f"{path}/" if path else ""
@@ -332,7 +428,8 @@ def metadata_documents(index: Index,
             attrs = index.groups[path]
         else:
             node = index.arrays[path]
-            documents[prefix + ".zarray"] = array_view(node.zarray) if array_view else node.zarray
+            zarray = retiled_zarray(node.zarray) if node.irregular else node.zarray
+            documents[prefix + ".zarray"] = array_view(zarray) if array_view else zarray
             attrs = node.attrs
         if attrs:
             documents[prefix + ".zattrs"] = attrs

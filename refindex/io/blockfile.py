@@ -24,7 +24,9 @@ class RemoteFile(io.RawIOBase):
     ``size`` (bytes) and ``etag`` pin the object: every block read checks them, so an object
     replaced during a scan fails with ``SourceChangedError``. When ``size`` is None both come
     from one HEAD. ``block_size`` (bytes), ``cache_size`` (bytes) and ``readahead_blocks``
-    default to the engine's options. ``requests`` and ``bytes_fetched`` count what was read.
+    default to the engine's options. ``preloaded`` is the object's first block when it was
+    fetched already (checked against ``size``). ``requests`` and ``bytes_fetched`` count what
+    was read.
     """
 
     def __init__(
@@ -37,6 +39,7 @@ class RemoteFile(io.RawIOBase):
         block_size: int | None = None,
         cache_size: int | None = None,
         readahead_blocks: int | None = None,
+        preloaded: bytes | None = None,
     ) -> None:
         super().__init__()
         options = engine.options
@@ -55,6 +58,11 @@ class RemoteFile(io.RawIOBase):
         self.size = size
         self.etag = etag
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        if preloaded is not None:
+            if len(preloaded) != min(self.block_size, size):
+                raise ValueError(f"{url}: the preloaded first block has {len(preloaded)} "
+                                 f"bytes, expected {min(self.block_size, size)}")
+            self._blocks[0] = preloaded
         self._position = 0
         self._last_block: int | None = None
 

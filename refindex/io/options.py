@@ -154,6 +154,12 @@ class ReadOptions:
     disk_cache_size: int = 4096 * MiB
     """Bytes the on-disk cache may hold; least recently used entries are evicted beyond."""
 
+    decoded_cache_size: int = 128 * MiB
+    """Bytes of decoded chunks a store keeps (LRU) for arrays it re-tiles: arrays combined
+    from members of uneven lengths, whose chunks zarr reads as regular chunks assembled from
+    the stored ones they overlap (two neighbouring regular chunks share a stored chunk,
+    decoded once). 0 disables."""
+
     readahead_size: int = 4 * MiB
     """Bytes of chunks fetched at most per read-ahead when a reader walks an array's chunks
     in grid order; the window grows with the walk but never past the chunks walked so far.
@@ -202,7 +208,7 @@ class ReadOptions:
         if self.presign_margin >= self.presign_expires:
             raise ValueError("ReadOptions.presign_margin must be less than presign_expires")
         sizes = ("max_request", "min_request", "split_size", "max_gap", "cache_size",
-                 "disk_cache_size", "readahead_size", "zarr_concurrency")
+                 "disk_cache_size", "decoded_cache_size", "readahead_size", "zarr_concurrency")
         for name in sizes:
             if name == "zarr_concurrency" and self.zarr_concurrency == AUTO:
                 continue

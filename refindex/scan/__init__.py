@@ -18,7 +18,8 @@ import h5py
 from refindex import __version__
 from refindex.errors import ContainerError, SourceNotFoundError
 from refindex.index import Index, Source
-from refindex.io import ReadEngine, ReadOptions, RemoteFile, open_container
+from refindex.io import ObjectInfo, ReadEngine, ReadOptions, RemoteFile, open_container
+from refindex.scan.coordinates import inline_coordinates
 from refindex.scan.hdf5.scanner import Hdf5Scanner, Progress
 from refindex.scan.netcdf3 import scan_netcdf3
 from refindex.scan.options import ScanOptions
@@ -81,13 +82,19 @@ def container_kind(head: bytes) -> str | None:
 
 def scan(location: str | os.PathLike, options: ScanOptions | None = None,
          read_options: ReadOptions | None = None, progress: Progress | None = None,
-         index: Index | None = None) -> ScanResult:
-    """Scan one container into ``index`` (a new Index when None); see :class:`ScanOptions`."""
+         index: Index | None = None, *, engine: ReadEngine | None = None,
+         known: ObjectInfo | None = None, head: bytes | None = None) -> ScanResult:
+    """Scan one container into ``index`` (a new Index when None); see :class:`ScanOptions`.
+
+    ``engine`` reads (default: a new one with ``read_options``). ``known`` is the object's
+    size and identity when a listing gave them (no HEAD then); ``head`` its first bytes when
+    they were fetched ahead (the first block of a remote object, as ``RemoteFile`` reads it).
+    """
     options = options or ScanOptions()
     url = normalize_location(location)
-    engine = ReadEngine(read_options or ReadOptions.from_env())
+    engine = engine or ReadEngine(read_options or ReadOptions.from_env())
     started = time.perf_counter()
-    info = engine.info_sync(url)
+    info = known if known is not None and known.size is not None else engine.info_sync(url)
     index = index if index is not None else Index()
     index.generator = {"name": "refindex", "version": __version__, "scanned_at": _utc_now()}
     remote = "://" in url
@@ -95,9 +102,9 @@ def scan(location: str | os.PathLike, options: ScanOptions | None = None,
         skipped = scan_directory(url, index, engine, options, progress)
         return ScanResult(index, options.url or url, 0, 0, 0, time.perf_counter() - started,
                           skipped)
-    # The HEAD above already pinned size and ETag: the remote file reuses them.
-    opened = RemoteFile(engine, url, info.size, etag=info.etag) if remote else open_container(
-        url, engine)
+    # The HEAD above (or the listing) already pinned size and ETag: the remote file reuses them.
+    opened = RemoteFile(engine, url, info.size, etag=info.etag,
+                        preloaded=head) if remote else open_container(url, engine)
     with opened as fileobj:
         head = fileobj.read(max(_HDF5_SUPERBLOCK_OFFSETS) + len(HDF5_SIGNATURE))
         fileobj.seek(0)
@@ -118,8 +125,10 @@ def scan(location: str | os.PathLike, options: ScanOptions | None = None,
         else:
             skipped = _scan_hdf5(fileobj, url, remote, index, source_id, scanner_options,
                                  resolver, progress)
+        if kind not in ARCHIVE_KINDS:
+            inline_coordinates(index, source_id, fileobj, options.inline_coords)
         fetched = fileobj.bytes_fetched if remote else 0
-        requests = fileobj.requests + 1 if remote else 0
+        requests = fileobj.requests + (known is None) if remote else 0
         if remote and kind in ARCHIVE_KINDS:  # archives read through the engine directly too
             fetched = engine.stats.total("bytes_fetched")
             requests = engine.stats.total("fetches")

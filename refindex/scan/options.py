@@ -8,6 +8,10 @@ from typing import Literal
 #: Arrays that cannot be referenced in place (variable-length strings, references, filters no
 #: codec decodes, virtual datasets) are inlined up to this many bytes each.
 DEFAULT_MAX_INLINE = 16 * 1024 * 1024
+#: Dimension coordinates (``time``, ``lat``, ...) whose stored chunks hold at most this many
+#: bytes are copied into the sidecar: readers open them without a request, and combining
+#: collections orders members by them without reading every file again.
+DEFAULT_INLINE_COORDS = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -17,11 +21,14 @@ class ScanOptions:
     ``url``: the URL readers should use for the container (default: where it was scanned
     from). ``max_inline``: bytes up to which an array that cannot be referenced exactly is
     inlined. ``on_unsupported``: ``"error"`` stops the scan at such an array when it is larger,
-    ``"skip"`` leaves it out and reports it. ``file_size``: bytes, filled in by the scanner.
+    ``"skip"`` leaves it out and reports it. ``inline_coords``: bytes up to which the stored
+    chunks of a dimension coordinate are copied into the sidecar (0: never). ``file_size``:
+    bytes, filled in by the scanner.
     """
 
     url: str | None = None
     max_inline: int = DEFAULT_MAX_INLINE
+    inline_coords: int = DEFAULT_INLINE_COORDS
     on_unsupported: Literal["error", "skip"] = "error"
     file_size: int | None = None
 

@@ -85,6 +85,11 @@ def _load_directory(directory: str, options) -> Index:
         except SourceNotFoundError:
             continue
         return parse_index(data, location, options)
+    if is_local_directory(directory) and os.path.isfile(os.path.join(directory,
+                                                                      "collection.json")):
+        raise SidecarError(f"{directory}: a collection whose members are not combined into one "
+                           f"dataset yet: run 'refindex combine {directory} -o OUT' (or scan "
+                           "it again with --combine), or open one member's sidecar")
     raise SourceNotFoundError(f"{directory}: no sidecar there (neither a file, nor a directory "
                               f"with {INDEX_FILE} or {METADATA_FILE})")
 

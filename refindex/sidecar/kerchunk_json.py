@@ -357,6 +357,13 @@ def _gc_paused():
 
 
 def _to_kerchunk(index: Index) -> dict:
+    irregular = sorted(path for path, node in index.arrays.items() if node.irregular)
+    if irregular:
+        listed = ", ".join(repr(p) for p in irregular[:5]) + (" ..." if len(irregular) > 5 else "")
+        raise SidecarError(
+            f"arrays {listed} have chunks of differing lengths (combined from members of "
+            "uneven lengths); kerchunk references can only say a regular grid: keep the "
+            "native format (its readers re-tile such arrays exactly)")
     templates, names = _templates(index)
     refs: dict[str, object] = {}
     for path, kind in index.iter_nodes():

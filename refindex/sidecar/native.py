@@ -22,13 +22,17 @@ import numpy as np
 import ujson
 
 from refindex.errors import SidecarError, SourceNotFoundError
+from refindex.grid import ChunkGrid
 from refindex.index import INLINE, ArrayNode, ChunkRef, ChunkTable, Index, Source, TablePart
 from refindex.sidecar.chunk_parts import COMPRESSION, PART_SIZE, decode_part, encode_part
 from refindex.sidecar.kerchunk_json import check_zarray
 from refindex.sidecar.location import sibling, sidecar_bytes
 
 MARKER = "refindex_sidecar"
-VERSION = (1, 0)
+# 1.1 adds "combined" (ignorable); 2.0 adds arrays with irregular chunks ("chunk_grid"), which
+# a 1.x reader would read wrongly, so sidecars holding one say 2.0 and 1.x readers refuse them.
+VERSION = (2, 0)
+READS = (1, 2)  # the major versions this reader reads
 INDEX_FILE = "index.json"
 PARTS_FOLDER = "chunks"
 DIRECTORY_ABOVE = 4 * PART_SIZE  # layout "auto" writes a directory above this many chunks
@@ -61,7 +65,7 @@ def write_native(index: Index, path: str | os.PathLike, layout: str = "auto",
     if choose_layout(index, layout) == "file":
         if path.is_dir():
             raise SidecarError(f"{path}: is a directory; a one-file sidecar needs a file name")
-        data = _dumps(to_native(index, part_size))
+        data = encode_native(index, part_size)
         path.write_bytes(data)
         return len(data)
     if path.is_file():
@@ -80,6 +84,11 @@ def write_native(index: Index, path: str | os.PathLike, layout: str = "auto",
     return written
 
 
+def encode_native(index: Index, part_size: int = PART_SIZE) -> bytes:
+    """The bytes of ``index`` as a one-file native sidecar."""
+    return _dumps(to_native(index, part_size))
+
+
 def to_native(index: Index, part_size: int = PART_SIZE,
               store_part: StorePart | None = None) -> dict:
     """The native document of ``index``: chunk-table parts inside it, or, when
@@ -87,10 +96,13 @@ def to_native(index: Index, part_size: int = PART_SIZE,
     named from the document (the directory layout)."""
     arrays = {}
     stems = _stems(index.arrays) if store_part else {}
+    version = _version_text(index)
     for path, node in index.arrays.items():
         entry: dict = {"zarray": node.zarray, "attrs": node.attrs}
         if node.attr_dtypes:
             entry["attr_dtypes"] = node.attr_dtypes
+        if node.grid is not None:
+            entry["chunk_grid"] = node.grid.to_json()
         chunks: dict = {"part_size": part_size, "compression": COMPRESSION}
         parts = _encoded_parts(node.chunks, part_size)
         if store_part is None:
@@ -99,18 +111,20 @@ def to_native(index: Index, part_size: int = PART_SIZE,
             chunks["part_files"] = stems[path]
             for number, part in enumerate(parts):
                 store_part(f"{stems[path]}.{number}.json",
-                           {"refindex_part": _version_text(), "array": path, "part": number,
-                            **part})
+                           {"refindex_part": version, "array": path, "part": number, **part})
         entry["chunks"] = chunks
         arrays[path] = entry
-    return {
-        MARKER: _version_text(),
+    document = {
+        MARKER: version,
         "generator": index.generator,
         "sources": [{k: v for k, v in vars(s).items() if v is not None} for s in index.sources],
         "groups": index.groups,
         "arrays": arrays,
         "extra": {key: _extra_value(ref) for key, ref in index.extra.items()},
     }
+    if index.combined:
+        document["combined"] = index.combined
+    return document
 
 
 def _encoded_parts(table: ChunkTable, part_size: int) -> Iterator[dict]:
@@ -140,8 +154,12 @@ def _extra_value(ref: ChunkRef) -> object:
     return [ref.source, ref.offset, ref.length]
 
 
-def _version_text() -> str:
-    return f"{VERSION[0]}.{VERSION[1]}"
+def _version_text(index: Index) -> str:
+    """The oldest version that says all of ``index`` (so older readers read what they can):
+    2.0 with irregular chunk grids, 1.1 with ``combined``, else 1.0."""
+    if any(node.grid is not None for node in index.arrays.values()):
+        return f"{VERSION[0]}.{VERSION[1]}"
+    return "1.1" if index.combined else "1.0"
 
 
 def _dumps(document: dict) -> bytes:
@@ -156,7 +174,8 @@ def from_native(doc: dict, name: str = "<sidecar>", options=None,
     check_version(doc.get(MARKER), name)
     index = Index(sources=_sources(doc.get("sources", []), name),
                   groups=_groups(_map(doc, "groups", name), name),
-                  generator=_map(doc, "generator", name))
+                  generator=_map(doc, "generator", name),
+                  combined=_map(doc, "combined", name))
     for path, entry in _map(doc, "arrays", name).items():
         index.arrays[path] = _array(path, entry, len(index.sources), name,
                                     name if located else None, options)
@@ -172,11 +191,12 @@ def check_version(version: object, name: str) -> None:
     if match is None:
         raise SidecarError(f"{name}: {MARKER!r} must be a version \"MAJOR.MINOR\", got "
                            f"{version!r}")
-    if int(match[1]) != VERSION[0]:
-        newer = int(match[1]) > VERSION[0]
+    if int(match[1]) not in READS:
+        newer = int(match[1]) > max(READS)
+        known = " and ".join(f"{major}.x" for major in READS)
         raise SidecarError(
             f"{name}: native sidecar version {version} is not supported: this refindex reads "
-            f"version {VERSION[0]}.x" + ("; upgrade refindex to read it" if newer else ""))
+            f"versions {known}" + ("; upgrade refindex to read it" if newer else ""))
 
 
 def _map(doc: dict, key: str, name: str) -> dict:
@@ -215,9 +235,42 @@ def _array(path: str, entry: object, sources: int, name: str, location: str | No
     check_zarray(zarray, f"{path}/.zarray", name)
     if not isinstance(attrs, dict):
         raise SidecarError(f"{where}: 'attrs' must be a map")
-    grid = tuple(-(-s // c) for s, c in zip(zarray["shape"], zarray["chunks"], strict=True))
+    chunk_grid = _chunk_grid(entry, zarray, where)
+    grid = chunk_grid.counts if chunk_grid is not None else tuple(
+        -(-s // c) for s, c in zip(zarray["shape"], zarray["chunks"], strict=True))
     table = _lazy_table(path, grid, entry["chunks"], sources, name, location, options)
-    return ArrayNode(path, zarray, attrs, table, _attr_dtypes(entry, where))
+    return ArrayNode(path, zarray, attrs, table, _attr_dtypes(entry, where), chunk_grid)
+
+
+def _chunk_grid(entry: dict, zarray: dict, where: str) -> ChunkGrid | None:
+    """The irregular chunk grid of an array entry (``chunk_grid``: per axis, runs of
+    ``[count, size, stored]``), checked against its shape; None for a regular array."""
+    runs = entry.get("chunk_grid")
+    if runs is None:
+        return None
+    problem = _runs_problem(runs, len(zarray["shape"]))
+    if problem is None:
+        grid = ChunkGrid.from_json(runs)
+        if list(grid.shape) != list(zarray["shape"]):
+            problem = f"covers shape {list(grid.shape)}, the array is {zarray['shape']}"
+    if problem is not None:
+        raise SidecarError(f"{where}: 'chunk_grid' {problem}")
+    return grid
+
+
+def _runs_problem(runs: object, ndim: int) -> str | None:
+    if not isinstance(runs, list) or len(runs) != ndim:
+        return f"must list the chunks of each of the array's {ndim} axes"
+    for axis in runs:
+        if not isinstance(axis, list):
+            return "must be a list of runs [count, size, stored] per axis"
+        for run in axis:
+            if (not isinstance(run, list) or len(run) != 3
+                    or not all(isinstance(v, int) and not isinstance(v, bool) for v in run)
+                    or run[0] < 1 or run[1] < 1 or run[2] < run[1]):
+                return (f"run {str(run)[:40]} must be [count >= 1, size >= 1, stored >= "
+                        "size] integers")
+    return None
 
 
 def _attr_dtypes(entry: dict, where: str) -> dict[str, str]:

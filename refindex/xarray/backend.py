@@ -9,9 +9,12 @@ import numpy as np
 from xarray.backends import BackendEntrypoint
 from xarray.backends.store import StoreBackendEntrypoint
 from xarray.backends.zarr import ZarrStore
+from xarray.core import indexing
+from xarray.core.variable import Variable
 
 from refindex.index import Index
 from refindex.store import ReferenceStore, open_store
+from refindex.xarray.irregular import IrregularArray, preferred_chunks
 
 _SNIFF_BYTES = 65536
 _SIDECAR_MARKERS = (b'"refindex_sidecar"', b'"refs"', b'".zgroup"', b'/.zarray"', b'".zarray"')
@@ -46,7 +49,7 @@ class RefindexBackendEntrypoint(BackendEntrypoint):
         # kerchunk moves a _FillValue attribute into the Zarr fill_value and drops it: its
         # sidecars mean the fill value as the missing-value marker, as plain Zarr readers do.
         made_here = store.index.generator.get("name") == "refindex"
-        zarr_class = _CfZarrStore if made_here else ZarrStore
+        zarr_class = _CfZarrStore if made_here else _ReferenceZarrStore
         zarr_store = zarr_class.open_group(store, group=group, mode="r", consolidated=True,
                                            zarr_format=2, use_zarr_fill_value_as_mask=True)
         return StoreBackendEntrypoint().open_dataset(
@@ -82,7 +85,19 @@ def _looks_like_sidecar(path: str) -> bool:
     return head.lstrip().startswith(b"{") and any(m in head for m in _SIDECAR_MARKERS)
 
 
-class _CfZarrStore(ZarrStore):
+class _ReferenceZarrStore(ZarrStore):
+    """xarray's Zarr store, reading arrays with irregular chunks along their own chunks."""
+
+    def open_store_variable(self, name):
+        variable = super().open_store_variable(name)
+        path = f"{self.zarr_group.path}/{name}".strip("/")
+        node = self.zarr_group.store.index.arrays.get(path)
+        if node is not None and node.irregular:
+            variable = _along_stored_chunks(variable, node, self.zarr_group.store)
+        return variable
+
+
+class _CfZarrStore(_ReferenceZarrStore):
     """xarray's Zarr store with NetCDF semantics for ``_FillValue``.
 
     For Zarr v2, xarray treats the array's ``fill_value`` as ``_FillValue``. An HDF5 fill
@@ -105,6 +120,16 @@ class _CfZarrStore(ZarrStore):
             if attr in variable.attrs and attr != "_FillValue":
                 variable.attrs[attr] = _typed(variable.attrs[attr], dtype)
         return variable
+
+
+def _along_stored_chunks(variable: Variable, node, store: ReferenceStore) -> Variable:
+    """``variable`` read along its array's own irregular chunks instead of zarr's re-tiled
+    view (one Dask chunk per stored chunk with ``chunks={}``)."""
+    data = indexing.LazilyIndexedArray(IrregularArray(store, node.path, variable.dtype))
+    chunks = preferred_chunks(node, variable.dims)
+    encoding = {**variable.encoding, "preferred_chunks": chunks,
+                "chunks": tuple(node.zarray["chunks"])}
+    return Variable(variable.dims, data, variable.attrs, encoding)
 
 
 def _typed(value, dtype: str):

@@ -266,8 +266,8 @@ def test_truncated_file_names_the_file(sidecar):
 
 
 def test_newer_major_version_is_refused_naming_the_file(sidecar):
-    damaged(sidecar, lambda doc: doc.update({MARKER: "2.0"}))
-    with pytest.raises(SidecarError, match=rf"{sidecar}: native sidecar version 2.0 is not "
+    damaged(sidecar, lambda doc: doc.update({MARKER: "3.0"}))
+    with pytest.raises(SidecarError, match=rf"{sidecar}: native sidecar version 3.0 is not "
                                            r"supported.*upgrade refindex"):
         load_index(sidecar)
 
