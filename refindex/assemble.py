@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numcodecs
 import numpy as np
+import ujson
 from numcodecs.compat import ensure_ndarray_like
 
 from refindex.codecs.fast_zlib import fast_codecs
@@ -44,13 +45,23 @@ def engine_fetch(index: Index, engine) -> Fetch:
     return fetch
 
 
-async def read_array(index: Index, path: str, fetch: Fetch) -> np.ndarray:
-    """All values of array ``path`` of ``index``."""
-    node = index.arrays[path]
-    codec = ChunkCodec(node.zarray)
-    region = tuple(slice(0, int(n)) for n in node.zarray["shape"])
-    return await read_region(node, region, fetch, codec=codec,
-                             out=codec.filled(tuple(int(n) for n in node.zarray["shape"])))
+_codecs: dict[str, ChunkCodec] = {}
+_codecs_lock = threading.Lock()
+
+
+def codec_for(zarray: dict) -> ChunkCodec:
+    """The (shared) codec of arrays with this metadata: parsing it costs more than a decode
+    of a small chunk, and ten thousand members share a handful."""
+    key = ujson.dumps({k: v for k, v in zarray.items() if k != "shape"}, sort_keys=True)
+    with _codecs_lock:
+        codec = _codecs.get(key)
+    if codec is None:
+        codec = ChunkCodec(zarray)
+        with _codecs_lock:
+            if len(_codecs) > 1024:
+                _codecs.clear()
+            _codecs[key] = codec
+    return codec
 
 
 class ChunkCodec:
@@ -157,59 +168,88 @@ class DecodedChunks:
                 self._bytes -= dropped.nbytes
 
 
+class RegionRead:
+    """Reading one region: the chunks it overlaps, which of them must still be fetched
+    (``missing``: not absent, not inline, not in the cache), and — once they are —
+    ``finish`` decodes and places them. Synchronous: callers choose where it runs."""
+
+    def __init__(self, node: ArrayNode, region: tuple[slice, ...],
+                 cache: DecodedChunks | None = None, codec: ChunkCodec | None = None) -> None:
+        self.node, self.region, self.cache = node, region, cache
+        self.codec = codec or codec_for(node.zarray)
+        self.grid = node.chunk_grid
+        self.pieces = pieces_of(self.grid, region)
+        self.refs = {piece.flat: node.chunks.get(piece.flat) for piece in self.pieces}
+        self.decoded: dict[int, np.ndarray] = {}
+        self.wanted: dict[int, ChunkRef] = {}
+        for flat, ref in self.refs.items():
+            if ref.source == ABSENT:
+                continue
+            hit = cache.get((node.path, flat)) if cache is not None else None
+            if hit is not None:
+                self.decoded[flat] = hit
+            else:
+                self.wanted[flat] = ref
+        self.missing = [ref for ref in self.wanted.values() if ref.source != INLINE]
+
+    @property
+    def empty(self) -> bool:
+        """Whether every chunk of the region is absent (readers see the fill value)."""
+        return all(ref.source == ABSENT for ref in self.refs.values())
+
+    def finish(self, fetched: list[bytes], out: np.ndarray | None = None) -> np.ndarray:
+        """The region's elements, given the bytes of ``missing`` (in order); into ``out``
+        when given (filled with the fill value where no chunk lands)."""
+        fetched_bytes = iter(fetched)
+        counts = self.grid.counts
+        for flat, ref in self.wanted.items():
+            data = ref.data if ref.source == INLINE else next(fetched_bytes)
+            coords = tuple(int(c) for c in np.unravel_index(flat, counts))
+            chunk = self.codec.decode(data, self.grid.stored_shape(coords))
+            if self.cache is not None:
+                self.cache.put((self.node.path, flat), chunk)
+            self.decoded[flat] = chunk
+        if out is None:
+            out = self.codec.filled(tuple(s.stop - s.start for s in self.region))
+        for piece in self.pieces:
+            chunk = self.decoded.get(piece.flat)
+            out[piece.target] = self.codec.fill_value if chunk is None else chunk[piece.source]
+        return out
+
+
 async def read_region(node: ArrayNode, region: tuple[slice, ...], fetch: Fetch,
                       cache: DecodedChunks | None = None, codec: ChunkCodec | None = None,
                       out: np.ndarray | None = None) -> np.ndarray | None:
     """The elements of ``node`` in ``region`` (a slice of steps 1 per axis), into ``out``
-    when given (which must be filled with the fill value where nothing lands: a region
-    reaching past the array's end). None when every chunk it overlaps is absent and no
-    ``out`` was given (readers see the fill value)."""
-    codec = codec or ChunkCodec(node.zarray)
-    grid = node.chunk_grid
-    pieces = pieces_of(grid, region)
-    refs = {piece.flat: node.chunks.get(piece.flat) for piece in pieces}
-    if out is None and all(ref.source == ABSENT for ref in refs.values()):
+    when given (see ``RegionRead.finish``); chunks are decoded off the event loop. None when
+    every chunk it overlaps is absent and no ``out`` was given (readers see the fill
+    value)."""
+    read = RegionRead(node, region, cache, codec)
+    if out is None and read.empty:
         return None
-    if out is None:
-        shape = tuple(s.stop - s.start for s in region)
-        out = codec.filled(shape)
-    chunks = await _decoded(node, grid, refs, fetch, cache, codec)
-    for piece in pieces:
-        chunk = chunks.get(piece.flat)
-        if chunk is None:
-            out[piece.target] = codec.fill_value
-        else:
-            out[piece.target] = chunk[piece.source]
-    return out
+    fetched = await fetch(read.missing) if read.missing else []
+    if len(read.wanted) > 1:
+        return await asyncio.to_thread(read.finish, fetched, out)
+    return read.finish(fetched, out)
 
 
-async def _decoded(node: ArrayNode, grid: ChunkGrid, refs: dict[int, ChunkRef], fetch: Fetch,
-                   cache: DecodedChunks | None, codec: ChunkCodec) -> dict[int, np.ndarray]:
-    """The decoded chunks of ``refs`` that exist, from ``cache`` or fetched in one call."""
-    decoded: dict[int, np.ndarray] = {}
-    wanted: dict[int, ChunkRef] = {}
-    for flat, ref in refs.items():
-        if ref.source == ABSENT:
-            continue
-        hit = cache.get((node.path, flat)) if cache is not None else None
-        if hit is not None:
-            decoded[flat] = hit
-        else:
-            wanted[flat] = ref
-    fetched_refs = [ref for ref in wanted.values() if ref.source != INLINE]
-    fetched = iter(await fetch(fetched_refs) if fetched_refs else [])
-    stored = {flat: ref.data if ref.source == INLINE else next(fetched)
-              for flat, ref in wanted.items()}
+def read_arrays(wanted: list[tuple[Index, str]], engine) -> list[np.ndarray]:
+    """All values of each array ``(index, path)``: those stored in the index decoded here,
+    the others fetched together through ``engine`` (on refindex's I/O loop)."""
+    from refindex.io.loop import run_sync
 
-    def decode_all() -> dict[int, np.ndarray]:
-        counts = grid.counts
-        return {flat: codec.decode(data, grid.stored_shape(
-                    tuple(int(c) for c in np.unravel_index(flat, counts))))
-                for flat, data in stored.items()}
+    reads = [RegionRead(index.arrays[path], _whole(index.arrays[path])) for index, path in wanted]
+    missing = [(i, read) for i, read in enumerate(reads) if read.missing]
+    data: list[list[bytes]] = [[] for _ in reads]
+    if missing:
+        async def fetch_all() -> list[list[bytes]]:
+            return await asyncio.gather(*(engine_fetch(wanted[i][0], engine)(read.missing)
+                                          for i, read in missing))
 
-    fresh = await asyncio.to_thread(decode_all) if len(stored) > 1 else decode_all()
-    for flat, chunk in fresh.items():
-        if cache is not None:
-            cache.put((node.path, flat), chunk)
-        decoded[flat] = chunk
-    return decoded
+        for (i, _), chunks in zip(missing, run_sync(fetch_all()), strict=True):
+            data[i] = chunks
+    return [read.finish(chunks) for read, chunks in zip(reads, data, strict=True)]
+
+
+def _whole(node: ArrayNode) -> tuple[slice, ...]:
+    return tuple(slice(0, int(n)) for n in node.zarray["shape"])

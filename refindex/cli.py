@@ -18,6 +18,8 @@ refindex makes a few large HDF5 / NetCDF4 files read like a fast, native Zarr st
 
   refindex scan data/ocean.nc -o ocean.refs.json         # index a local file
   refindex scan s3://bucket/ocean.nc -o ocean.refs.json  # ... or one in object storage
+  refindex scan 's3://bucket/daily/*.nc' --combine -o daily.refs/  # many files, one dataset
+  refindex combine a.refs.json b.refs.json -o ab.refs.json  # combine sidecars
   refindex inspect ocean.refs.json                       # what the sidecar describes
   refindex read ocean.refs.json --stats                  # read it, count the requests
   refindex validate ocean.refs.json                      # are its sources unchanged?
@@ -38,9 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks instead of one-line errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from refindex.commands import convert, demo, inspect, pack, read, scan, upload, validate
+    from refindex.commands import (
+        combine,
+        convert,
+        demo,
+        inspect,
+        pack,
+        read,
+        scan,
+        upload,
+        validate,
+    )
 
-    for module in (scan, inspect, read, validate, convert, pack, upload, demo):
+    for module in (scan, combine, inspect, read, validate, convert, pack, upload, demo):
         module.add_parser(commands)
     return parser
 

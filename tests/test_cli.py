@@ -113,15 +113,16 @@ def test_inspect_shows_arrays_chunks_and_sources(h5, tmp_path, capsys, wide):
     assert "2 arrays, 11 chunks" in shown
 
 
-def test_scan_of_several_files_writes_one_sidecar_each_into_a_directory(tmp_path, capsys):
+def test_scan_of_several_files_makes_a_collection_with_one_sidecar_each(tmp_path, capsys):
     sources = [small_file(tmp_path / f"part{i}.h5") for i in range(3)]
     folder = tmp_path / "sidecars"
     assert main(["scan", *map(str, sources), "-o", str(folder)]) == 0
-    assert sorted(p.name for p in folder.iterdir()) == [f"part{i}.h5.refs.json"
-                                                       for i in range(3)]
-    for source in sources:
-        index = refindex.load_index(folder / f"{source.name}.refs.json")
-        assert index.sources[0].url == str(source)
+    assert sorted(p.name for p in folder.iterdir()) == ["collection.json", "members"]
+    members = sorted((folder / "members").iterdir())
+    assert [p.name.startswith(f"part{i}.h5-") for i, p in enumerate(members)] == [True] * 3
+    assert sorted(refindex.load_index(p).sources[0].url for p in members) == sorted(
+        map(str, sources))
+    assert "3 members listed: 3 scanned" in capsys.readouterr().err
 
 
 def test_url_option_is_the_source_url_recorded_in_the_sidecar(h5, tmp_path):

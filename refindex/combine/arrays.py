@@ -105,7 +105,7 @@ def _plan_array(path: str, members: list[MemberInfo], dims: list[CombinedDim],
     expected = set(itertools.product(*(range(by_name[d].count) for d in along)))
     missing = sorted(expected - set(tiles))
     if missing:
-        where = [", ".join(f"{d}={by_name[d].labels[p]}" for d, p in zip(along, key,
+        where = [", ".join(f"{d}={by_name[d].label(p)}" for d, p in zip(along, key,
                                                                            strict=True))
                  for key in missing]
         problems.append(f"{path}: no member holds it at {_listed(where, 3)}")
@@ -209,7 +209,7 @@ def _concatenated_axis(plan: ArrayPlan, axis: int, name: str, dim: CombinedDim,
         if position not in pieces:
             pieces[position] = chunks
         elif not (_same_axis(pieces[position], chunks)):
-            problems.append(f"{plan.path}: members at {name}={dim.labels[position]} are chunked "
+            problems.append(f"{plan.path}: members at {name}={dim.label(position)} are chunked "
                             f"differently along {name!r} ({member.name} and others)")
             return None
     ordered = [pieces[p] for p in range(dim.count)]

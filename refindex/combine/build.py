@@ -9,21 +9,19 @@ coordinates of the combined dimensions become arrays stored in the sidecar.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Sequence
 
 import numpy as np
 import ujson
 
-from refindex.assemble import engine_fetch, read_array
+from refindex.assemble import read_arrays
 from refindex.combine import times
 from refindex.combine.arrays import ArrayPlan, effective_units
 from refindex.combine.dims import CombinedDim, _listed
 from refindex.combine.members import DIMENSIONS, MemberInfo
 from refindex.index import ArrayNode, ChunkTable, Index, Source
 from refindex.io import ReadEngine
-from refindex.io.loop import run_sync
 
 _INLINE_CHUNK_BYTES = 4 * 2**20  # stored coordinate arrays are cut in chunks of this at most
 
@@ -59,7 +57,7 @@ class Builder:
                     self._place(plan, key, index.arrays[path], source_map)
                 if (plan.role == "table" and len(holders) > 1) or plan.role == "rewrite":
                     reads.append((path, key, number, index))
-        values = run_sync(self._read([(index, path) for path, _, _, index in reads]))
+        values = read_arrays([(index, path) for path, _, _, index in reads], self.engine)
         for (path, key, number, _), data in zip(reads, values, strict=True):
             if self.plans[path].role == "rewrite":
                 self.rewritten.setdefault(path, {}).setdefault(key, self._in_target_units(
@@ -92,11 +90,6 @@ class Builder:
             start.append(plan.starts[name][positions[name]] if name in plan.starts else 0)
         self.tables[plan.path].put_block(tuple(start), node.chunks, source_map)
 
-    async def _read(self, wanted: list[tuple[Index, str]]) -> list[np.ndarray]:
-        return list(await asyncio.gather(*(read_array(index, path,
-                                                      engine_fetch(index, self.engine))
-                                           for index, path in wanted)))
-
     def _in_target_units(self, path: str, number: int, values: np.ndarray) -> np.ndarray:
         plan = self.plans[path]
         member = self.infos[number]
@@ -113,7 +106,7 @@ class Builder:
             first, name = held[0]
             differing = [other for digest, other in held[1:] if digest != first]
             if differing:
-                where = ", ".join(f"{d}={self.dims[d].labels[p]}" for d, p in
+                where = ", ".join(f"{d}={self.dims[d].label(p)}" for d, p in
                                   zip(self.plans[path].along, key, strict=True))
                 found.append(f"{path}: values differ between members that should hold the same "
                              f"{path}{' at ' + where if where else ''}: {name} and "

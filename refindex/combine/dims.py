@@ -28,9 +28,15 @@ class CombinedDim:
     kind: str
     positions: dict[int, int]  # member number -> position
     lengths: list[int]
-    labels: list[str]  # per position, for messages ("2020-01-01 .. 2020-12-31", "r3")
     values: list[np.ndarray]  # per position: raw coordinate values (new dims: one value)
+    coordinates: list | None = None  # per position, a member's Coordinate (concat dims)
     units_differ: bool = False  # CF time units differ between members (rewritten)
+
+    def label(self, position: int) -> str:
+        """The position for messages: ``2020-01-01 .. 2020-12-31``, ``r3``."""
+        if self.coordinates is None:
+            return str(self.values[position][0])
+        return _label(self.coordinates[position])
 
     @property
     def length(self) -> int:
@@ -90,7 +96,7 @@ def _new_dim(name: str, options: CombineOptions, infos: Sequence[MemberInfo],
     place = {value: i for i, value in enumerate(ordered)}
     positions = {number: place[value] for number, value in zip(found, values, strict=True)}
     return CombinedDim(name, "new", positions, [1] * len(ordered),
-                       [str(v) for v in ordered], [np.asarray([v]) for v in ordered])
+                       [np.asarray([v]) for v in ordered])
 
 
 def _typed_values(texts: list[str]) -> list:
@@ -135,8 +141,8 @@ def _concat_dim(name: str, infos: Sequence[MemberInfo],
     positions = {info.number: p for p, key in enumerate(order) for info in keyed[key]}
     first = [keyed[key][0] for key in order]
     return CombinedDim(name, "concat", positions, [len(key) for key in order],
-                       [_label(info.coords[name]) for info in first],
-                       [info.coords[name].values for info in first], rewrite)
+                       [info.coords[name].values for info in first],
+                       [info.coords[name] for info in first], rewrite)
 
 
 def _raw_key(coordinate) -> tuple:

@@ -9,7 +9,6 @@ members share (the same codecs, attributes) is held once (``Interned``).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import posixpath
 from collections.abc import Iterator, Sequence
@@ -18,11 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import ujson
 
-from refindex.assemble import engine_fetch, read_array
+from refindex.assemble import read_arrays
 from refindex.grid import AxisChunks
 from refindex.index import ArrayNode, Index
 from refindex.io import ReadEngine
-from refindex.io.loop import run_sync
 from refindex.sidecar import load_index
 
 MemberInput = str | os.PathLike | Index
@@ -134,17 +132,12 @@ def summarize(members: Members, dims: Sequence[str] | None, engine: ReadEngine
                      for number, index in batch]
         wanted = [(info, index, dim) for info, (_, index) in zip(summaries, batch, strict=True)
                   for dim in _coordinate_dims(index, dims)]
-        values = run_sync(_read_all([(index, dim) for _, index, dim in wanted], engine))
+        values = read_arrays([(index, dim) for _, index, dim in wanted], engine)
         for (info, index, dim), data in zip(wanted, values, strict=True):
             attrs = index.arrays[dim].attrs
             info.coords[dim] = Coordinate(data, attrs.get("units"), attrs.get("calendar"))
         infos.extend(summaries)
     return infos
-
-
-async def _read_all(wanted: list[tuple[Index, str]], engine: ReadEngine) -> list[np.ndarray]:
-    return list(await asyncio.gather(*(read_array(index, path, engine_fetch(index, engine))
-                                       for index, path in wanted)))
 
 
 def _coordinate_dims(index: Index, dims: Sequence[str] | None) -> list[str]:

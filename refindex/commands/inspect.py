@@ -3,29 +3,44 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from refindex.collection.directory import CollectionDirectory, is_collection
 from refindex.index import Index
 from refindex.sidecar import load_index
+from refindex.sidecar.native import INDEX_FILE
+
+_SHOWN_SOURCES = 20  # sources listed in full; of more, the first and last ten
 
 
 def add_parser(commands) -> None:
     parser = commands.add_parser(
         "inspect", help="list the arrays, chunks, bytes and sources of a sidecar",
         description="List the groups and arrays a sidecar describes (shape, dtype, chunking, "
-                    "codecs, chunks present, bytes referenced and inline) and its sources.")
-    parser.add_argument("sidecar", help="sidecar path or URL")
+                    "codecs, chunks present, bytes referenced and inline) and its sources; for "
+                    "a combined dataset, its members and combined dimensions; for a collection "
+                    "directory not combined yet, its members and failures.")
+    parser.add_argument("sidecar", help="sidecar path or URL, or a collection directory")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
+    if is_collection(args.sidecar) and not (Path(args.sidecar) / INDEX_FILE).is_file():
+        return _collection(console, args.sidecar)
     index = load_index(args.sidecar)
     console.print(arrays_table(index))
     console.print(sources_table(index))
+    if index.combined:
+        dims = ", ".join(f"{name} ({info['kind']}: {info['length']:,} long, "
+                         f"{info['positions']:,} positions)"
+                         for name, info in index.combined.get("dims", {}).items())
+        console.print(f"combined from {index.combined.get('members', 0):,} members along "
+                      f"{dims or 'no dimension'}", highlight=False)
     total = sum(a.chunks.referenced_bytes() for a in index.arrays.values())
     inline = sum(a.chunks.inline_bytes() for a in index.arrays.values())
     console.print(f"{len(index.groups)} groups, {len(index.arrays)} arrays, "
@@ -53,13 +68,37 @@ def arrays_table(index: Index) -> Table:
 
 
 def sources_table(index: Index) -> Table:
-    table = Table(title="sources")
+    count = len(index.sources)
+    table = Table(title=f"sources ({count:,})")
     for column in ("id", "url", "size", "etag", "last modified"):
         table.add_column(column)
-    for i, source in enumerate(index.sources):
+    half = _SHOWN_SOURCES // 2
+    shown = (range(count) if count <= _SHOWN_SOURCES
+             else [*range(half), None, *range(count - half, count)])
+    for i in shown:
+        if i is None:
+            table.add_row("...", f"{count - 2 * half:,} more", "", "", "")
+            continue
+        source = index.sources[i]
         table.add_row(str(i), escape(source.url), f"{source.size:,}" if source.size else "?",
                       source.etag or "-", source.last_modified or "-")
     return table
+
+
+def _collection(console: Console, directory: str) -> int:
+    state = CollectionDirectory(directory).load()
+    table = Table(title=f"members ({len(state.members):,}), not combined")
+    for column in ("url", "size", "arrays", "chunks"):
+        table.add_column(column, justify="left" if column == "url" else "right")
+    for record in state.members.values():
+        table.add_row(escape(record.url), f"{record.size:,}" if record.size else "?",
+                      str(record.arrays), f"{record.chunks:,}")
+    console.print(table)
+    for failure in state.failed.values():
+        console.print(f"failed: {escape(failure.url)}: {escape(failure.error)}")
+    console.print(f"{len(state.members):,} members, {len(state.failed):,} failed; combine "
+                  f"them with 'refindex combine {directory} -o OUT'", highlight=False)
+    return 0
 
 
 def _dtype(dtype) -> str:

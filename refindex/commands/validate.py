@@ -24,6 +24,7 @@ EXIT_UNCHECKED = 4
 """No mismatch found, but a source could not be checked (unreachable, or refused)."""
 
 _STYLES = {SourceStatus.OK: "green", SourceStatus.UNVERIFIED: "yellow"}
+_LISTED = 50  # sources listed one by one; of more, only those not ok
 
 
 def add_parser(commands) -> None:
@@ -36,7 +37,7 @@ def add_parser(commands) -> None:
                     f"sidecar cannot be read; {EXIT_MISMATCH} a source is missing, resized or "
                     f"changed, or a sampled chunk failed; {EXIT_UNCHECKED} a source could not "
                     "be checked (unreachable, or refused by the source policy).")
-    parser.add_argument("sidecar", help="sidecar path or URL")
+    parser.add_argument("sidecar", help="sidecar path or URL, or a collection directory")
     parser.add_argument("--deep", action="store_true",
                         help="also read and decode a sample of chunks of every array")
     parser.add_argument("--sample", type=_positive, default=DEFAULT_SAMPLE, metavar="N",
@@ -82,10 +83,16 @@ def sources_table(report: ValidationReport) -> Table:
     table = Table(title=f"sources of {escape(report.sidecar)}")
     for column in ("source", "status", "size", "ETag / last modified", "detail"):
         table.add_column(column, justify="right" if column == "size" else "left")
-    for check in report.sources:
+    checks = report.sources
+    if len(checks) > _LISTED:  # a collection: the sources that need attention, and a count
+        checks = [c for c in report.sources if c.status != SourceStatus.OK]
+    for check in checks:
         style = _STYLES.get(check.status, "red")
         table.add_row(escape(check.source.url), f"[{style}]{check.status}[/]", _size(check),
                       escape(_identity(check)), escape(check.detail))
+    if len(checks) < len(report.sources):
+        table.add_row(f"... {len(report.sources) - len(checks):,} more", "[green]ok[/]", "", "",
+                      "")
     return table
 
 

@@ -119,6 +119,25 @@ class ReadEngine:
             self.stats.add(scheme, failures=1)
             raise
 
+    async def list_objects(self, url: str, page_size: int = 1000) -> list[ObjectInfo]:
+        """Every object under ``s3://bucket/prefix`` (sorted by key), with size, ETag and
+        last modification as a HEAD would give them; see ``refindex.io.listing``."""
+        from refindex.io.listing import list_objects
+
+        check_sources(self.options, (url,))
+        return await list_objects(self, url, page_size)
+
+    async def get_signed(self, url: str, sign: Callable[[], str]) -> bytes:
+        """A GET of the URL ``sign()`` makes, with the engine's retries and limits."""
+        self.stats.add("s3", requests=1, fetches=1)
+        try:
+            data = await self._http.get_signed(url, sign)
+        except RefindexError:
+            self.stats.add("s3", failures=1)
+            raise
+        self.stats.add("s3", bytes_fetched=len(data))
+        return data
+
     async def close(self) -> None:
         """Close the HTTP sessions this engine opened; it reopens them if used again."""
         await self._resources.close()

@@ -81,6 +81,31 @@ class HttpFetcher:
             url, url, scheme, "GET",
             lambda target, headers: self._inspect_once(url, target, headers))
 
+    async def get_signed(self, url: str, sign: Callable[[], str]) -> bytes:
+        """The body of a GET of the URL ``sign()`` makes (signed anew for each attempt), for
+        requests that are not reads of a source: S3 listings. ``url`` names it in errors."""
+        async def resolve(_url: str, _method: str) -> ResolvedUrl:
+            return ResolvedUrl(sign())
+
+        return await self._with_retries(
+            url, url, "s3", "GET",
+            lambda target, headers: self._document_once(url, target, headers), resolve)
+
+    async def _document_once(self, url: str, target: URL, headers: Mapping[str, str]) -> bytes:
+        session = self._resources.get().session
+        try:
+            response = await self._send(session.get(target, headers=dict(headers),
+                                                    allow_redirects=False))
+            async with response:
+                _refuse_redirect(response)
+                await check_status(response, url, None)
+                return await _read_body(response, response.content_length,
+                                        self._options.stall_timeout)
+        except TRANSIENT_ERRORS as error:
+            raise RetryableError(describe_error(error)) from error
+        except aiohttp.ClientError as error:
+            raise FetchError(f"{url}: {describe_error(error)}") from error
+
     async def _with_retries(
         self,
         url: str,
@@ -88,6 +113,7 @@ class HttpFetcher:
         scheme: str,
         method: str,
         attempt: _Attempt[_T],
+        resolve: Callable[[str, str], Awaitable[ResolvedUrl]] | None = None,
     ) -> _T:
         loop = asyncio.get_running_loop()
         options = self._options
@@ -103,7 +129,7 @@ class HttpFetcher:
             attempts += 1
             try:
                 async with asyncio.timeout_at(deadline) as scope:
-                    resolved = await self._resolver.resolve(url, method)
+                    resolved = await (resolve or self._resolver.resolve)(url, method)
                     target = URL(resolved.url, encoded=True)
                     limiter = host_limiter(str(target.origin()), options.max_per_host)
                     async with limiter.slot(options.max_per_host), self._resources.get().limit:
@@ -119,7 +145,7 @@ class HttpFetcher:
                 raise self._past_deadline(where, attempts, cause) from None
             except AccessDenied as error:
                 # An expired presigned URL or token, or rotated credentials: resolve anew once.
-                if refreshed or not self._resolver.can_refresh(url):
+                if refreshed or resolve is not None or not self._resolver.can_refresh(url):
                     raise FetchError(f"{where}: {error}") from None
                 refreshed = True
                 self._resolver.refresh(url, resolved)

@@ -36,11 +36,21 @@ class S3Presigner:
         if method not in _METHODS:
             raise ValueError(f"cannot presign {method}; only {', '.join(_METHODS)}")
         bucket, key = split_s3(url)
+        return self._sign(method, url, bucket, key, query)
+
+    def sign_bucket(self, method: str, bucket: str, query: Mapping[str, str]) -> str:
+        """A URL for ``method`` on the bucket itself (``ListObjectsV2``: ``GET /bucket/?...``)."""
+        return self._sign(method, f"s3://{bucket}/", bucket, "", query)
+
+    def _sign(self, method: str, url: str, bucket: str, key: str,
+              query: Mapping[str, str] | None) -> str:
         try:
             session = _botocore_session()
             plain = _object_url(bucket, key, self._options, session)
             if query:
-                plain += "?" + urlencode(query, quote_via=quote)
+                # Every reserved character escaped (a prefix's "/" as %2F), as SigV4's
+                # canonical query string has them.
+                plain += "?" + urlencode(query, quote_via=_quote_all)
             if self._options.anon:
                 return plain
             return _sign(session, method, plain, _region(self._options, session),
@@ -49,6 +59,10 @@ class S3Presigner:
             raise FetchError(f"{url}: cannot presign an S3 {method}: {error}") from None
         except Exception as error:  # noqa: BLE001 - botocore raises many kinds; all mean "cannot sign"
             raise FetchError(f"{url}: cannot presign an S3 {method}: {error}") from error
+
+
+def _quote_all(value: str, *_args, **_kwargs) -> str:
+    return quote(value, safe="-_.~")
 
 
 _session = None

@@ -57,8 +57,39 @@ def validate(
     """
     if sample < 1:
         raise ValueError(f"sample must be at least 1 chunk per array, got {sample}")
+    if _uncombined_collection(sidecar):
+        return _validate_members(os.fspath(sidecar), read_options, deep, sample, seed)
     store = open_store(sidecar, read_options)
     return run_sync(_validate(store, deep, sample, seed))
+
+
+def _uncombined_collection(sidecar) -> bool:
+    from refindex.collection.directory import is_collection
+    from refindex.sidecar.native import INDEX_FILE
+
+    return (isinstance(sidecar, str | os.PathLike) and is_collection(sidecar)
+            and not os.path.isfile(os.path.join(sidecar, INDEX_FILE)))
+
+
+def _validate_members(directory: str, read_options: ReadOptions | None, deep: bool,
+                      sample: int, seed: int) -> ValidationReport:
+    """A collection not combined yet: every member's source as recorded, and with ``deep``
+    a sample of every member's chunks."""
+    from refindex.collection.directory import CollectionDirectory
+
+    members = CollectionDirectory(directory).load().members.values()
+    sources = open_store(Index(sources=[m.source for m in members]), read_options)
+    report = run_sync(_validate(sources, False, sample, seed))
+    arrays = None
+    if deep:
+        arrays = []
+        for member in members:
+            store = open_store(os.path.join(directory, member.sidecar), read_options)
+            checked = run_sync(_validate(store, True, sample, seed)).arrays or ()
+            arrays.extend(ArrayCheck(f"{member.url}:{a.path}", a.read, a.skipped, a.failures)
+                          for a in checked)
+        arrays = tuple(arrays)
+    return ValidationReport(directory, report.sources, arrays, sample, seed)
 
 
 async def _validate(store: ReferenceStore, deep: bool, sample: int, seed: int

@@ -92,7 +92,7 @@ class _Sample:
                 skipped += 1
                 continue
             coords = node.chunks.coords(flat)
-            chunks.append((node.chunk_key(coords), _region(coords, node.zarray)))
+            chunks.append((node.chunk_key(coords), node.chunk_grid.region(coords)))
         return cls(path, tuple(chunks), skipped)
 
 
@@ -106,13 +106,6 @@ async def _read_chunk(array, path: str, key: str, region: tuple[slice, ...]
     except Exception as error:  # noqa: BLE001 - codecs raise anything on corrupt bytes
         return ChunkFailure(path, key, _describe(error))
     return None
-
-
-def _region(coords: tuple[int, ...], zarray: dict) -> tuple[slice, ...]:
-    """The region of the array that chunk ``coords`` covers."""
-    return tuple(slice(c * size, min((c + 1) * size, extent))
-                 for c, size, extent in zip(coords, zarray["chunks"], zarray["shape"],
-                                            strict=True))
 
 
 def _next_present(table: ChunkTable, start: int, stop: int) -> int | None:

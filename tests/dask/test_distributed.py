@@ -61,3 +61,23 @@ def _worker_pid() -> int:
     import os
 
     return os.getpid()
+
+
+def test_a_collection_is_scanned_on_the_cluster_and_combined_exactly(cluster, s3_env, s3_bucket,
+                                                                     tmp_path):
+    from refindex.collection import scan_collection
+    from refindex.combine import CombineOptions
+    from tests.combine import ncfiles
+    from tests.combine.test_combine import assert_same_dataset, reference
+
+    paths = ncfiles.yearly(tmp_path / "yearly", years=(2000, 2001, 2002, 2003), chunk=30)
+    for path in paths:
+        s3_env.upload(path, s3_bucket, f"yearly/{path.name}")
+    cluster.run(_set_environment, s3_env.env())
+    report = scan_collection([f"s3://{s3_bucket}/yearly/"], tmp_path / "coll", client=cluster,
+                             combine_options=CombineOptions(concat_dims=("time",)))
+    assert report.scanned == 4 and not report.failed
+    ds = xr.open_dataset(tmp_path / "coll", engine="refindex", chunks={})
+    # The combined leap-year array is read by the workers, along the members' own chunks.
+    assert ds.pr.chunks[0][:13] == (30,) * 12 + (6,)
+    assert_same_dataset(ds.compute(), reference(paths))

@@ -1,0 +1,175 @@
+"""Scanning many members: in this process, in a pool of processes, or on a Dask cluster.
+
+``scan_members`` scans a list of members in one process. It fetches the first block of the
+members ahead of the one being parsed (``window`` at a time, on refindex's I/O loop, under
+the engine's per-host limits), so that waiting for the network overlaps parsing: a small
+remote file costs one request, made while the files before it are parsed. Each member comes
+back as a ``MemberResult``: its native sidecar as bytes, or the error that stopped it. One
+failing member never stops the others.
+
+``scan_all`` spreads the members over ``jobs`` worker processes (parsing HDF5 is CPU work
+under h5py's global lock: threads would take turns) or over a Dask cluster, in batches, and
+yields results as batches finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from refindex.index import Source
+from refindex.io import ObjectInfo, RangeRequest, ReadEngine, ReadOptions
+from refindex.io.loop import background_loop
+from refindex.io.urls import is_local
+from refindex.scan import ScanOptions, scan
+from refindex.sidecar.native import encode_native
+
+WINDOW = 16  # members whose first block is fetched ahead of the one parsed
+
+
+@dataclass(frozen=True)
+class MemberResult:
+    """One member scanned: its identity as scanned and sidecar, or the error (``error``,
+    one line). ``requests`` and ``fetched`` (bytes) count what its scan read."""
+
+    source: Source
+    sidecar: bytes | None = None
+    error: str | None = None
+    arrays: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    requests: int = 0
+    fetched: int = 0
+    skipped: tuple[str, ...] = ()
+
+
+def scan_members(sources: Sequence[Source], options: ScanOptions,
+                 read_options: ReadOptions, window: int = WINDOW) -> list[MemberResult]:
+    """Scan ``sources`` in this process (see the module's docstring)."""
+    return list(iter_members(sources, options, read_options, window))
+
+
+def iter_members(sources: Sequence[Source], options: ScanOptions, read_options: ReadOptions,
+                 window: int = WINDOW) -> Iterator[MemberResult]:
+    """``scan_members``, yielding each result as soon as it is there."""
+    engine = _engine(read_options)
+    pending: deque = deque()
+    upcoming = iter(sources)
+    for source in upcoming:
+        pending.append((source, _prefetch(engine, source)))
+        if len(pending) >= window:
+            break
+    while pending:
+        source, head = pending.popleft()
+        following = next(upcoming, None)
+        if following is not None:
+            pending.append((following, _prefetch(engine, following)))
+        yield _scan_one(source, head, options, engine)
+
+
+_engines: dict[ReadOptions, ReadEngine] = {}
+
+
+def _engine(read_options: ReadOptions) -> ReadEngine:
+    """One engine per options and process: its connections serve every batch."""
+    engine = _engines.get(read_options)
+    if engine is None:
+        engine = _engines[read_options] = ReadEngine(read_options)
+    return engine
+
+
+def _prefetch(engine: ReadEngine, source: Source) -> concurrent.futures.Future | None:
+    """The first block of a remote member of known size, being fetched."""
+    if is_local(source.url) or source.size is None or source.size == 0:
+        return None
+    length = min(engine.options.block_size, source.size)
+    request = RangeRequest(source.url, 0, length, etag=source.etag, size=source.size,
+                           last_modified=source.last_modified)
+    return asyncio.run_coroutine_threadsafe(engine.read([request]), background_loop())
+
+
+def _scan_one(source: Source, head: concurrent.futures.Future | None, options: ScanOptions,
+              engine: ReadEngine) -> MemberResult:
+    started = time.perf_counter()
+    try:
+        first = head.result()[0] if head is not None else None
+        known = None if source.size is None else ObjectInfo(
+            source.url, source.size, source.etag, source.last_modified)
+        result = scan(source.url, options, engine=engine, known=known, head=first)
+        index = result.index
+        scanned = index.sources[0] if index.sources else source
+        return MemberResult(
+            Source(source.url, scanned.size, scanned.etag or source.etag,
+                   scanned.last_modified or source.last_modified),
+            encode_native(index), None, len(index.arrays), index.chunk_count(),
+            time.perf_counter() - started, result.requests + (head is not None),
+            result.fetched + (len(first) if first else 0), tuple(result.skipped))
+    except Exception as error:  # noqa: BLE001 - one member's failure must not lose the others
+        return MemberResult(source, error=_one_line(error),
+                            seconds=time.perf_counter() - started)
+
+
+def _one_line(error: BaseException) -> str:
+    from refindex.errors import RefindexError
+
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if isinstance(error, RefindexError) else f"{type(error).__name__}: {text}"
+
+
+def scan_all(sources: Sequence[Source], options: ScanOptions, read_options: ReadOptions,
+             jobs: int = 0, client=None,
+             stop: Callable[[], bool] = lambda: False) -> Iterator[MemberResult]:
+    """Scan ``sources`` with ``jobs`` processes (0: one per core; 1: in this process) or on
+    the Dask cluster of ``client``, yielding results as they come; once ``stop()`` is true
+    no further batch is started."""
+    jobs = jobs or os.cpu_count() or 1
+    if client is not None:
+        yield from _on_dask(client, sources, options, read_options, stop)
+        return
+    if jobs == 1 or len(sources) <= 1:
+        for result in iter_members(sources, options, read_options):
+            yield result
+            if stop():
+                return
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of the I/O loop's thread
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = [pool.submit(scan_members, batch, options, read_options)
+                   for batch in _batches(sources, jobs)]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                yield from future.result()
+                if stop():
+                    break
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _on_dask(client, sources: Sequence[Source], options: ScanOptions,
+             read_options: ReadOptions, stop: Callable[[], bool]) -> Iterator[MemberResult]:
+    from distributed import as_completed
+
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    futures = client.map(scan_members, list(_batches(sources, workers)), options=options,
+                         read_options=read_options, pure=False)
+    try:
+        for future in as_completed(futures):
+            yield from future.result()
+            if stop():
+                break
+    finally:
+        client.cancel(futures)
+
+
+def _batches(sources: Sequence[Source], workers: int) -> list[list[Source]]:
+    """Batches small enough to spread over ``workers`` evenly (about eight each), large
+    enough that prefetching has members to look ahead to."""
+    size = max(1, min(64, -(-len(sources) // (workers * 8))))
+    return [list(sources[i:i + size]) for i in range(0, len(sources), size)]
