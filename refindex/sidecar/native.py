@@ -23,14 +23,16 @@ import ujson
 
 from refindex.errors import SidecarError, SourceNotFoundError
 from refindex.grid import ChunkGrid
-from refindex.index import INLINE, ArrayNode, ChunkRef, ChunkTable, Index, Source, TablePart
+from refindex.index import INLINE, ArrayNode, ChunkRef, ChunkTable, Index, TablePart
 from refindex.sidecar.chunk_parts import COMPRESSION, PART_SIZE, decode_part, encode_part
 from refindex.sidecar.kerchunk_json import check_zarray
 from refindex.sidecar.location import sibling, sidecar_bytes
+from refindex.sidecar.source_table import PACK_ABOVE, decode_sources, encode_sources
 
 MARKER = "refindex_sidecar"
 # 1.1 adds "combined" (ignorable); 2.0 adds arrays with irregular chunks ("chunk_grid"), which
-# a 1.x reader would read wrongly, so sidecars holding one say 2.0 and 1.x readers refuse them.
+# a 1.x reader would read wrongly, and packed sources (refindex.sidecar.source_table), so
+# sidecars holding either say 2.0 and 1.x readers refuse them.
 VERSION = (2, 0)
 READS = (1, 2)  # the major versions this reader reads
 INDEX_FILE = "index.json"
@@ -117,7 +119,7 @@ def to_native(index: Index, part_size: int = PART_SIZE,
     document = {
         MARKER: version,
         "generator": index.generator,
-        "sources": [{k: v for k, v in vars(s).items() if v is not None} for s in index.sources],
+        "sources": encode_sources(index.sources),
         "groups": index.groups,
         "arrays": arrays,
         "extra": {key: _extra_value(ref) for key, ref in index.extra.items()},
@@ -156,8 +158,9 @@ def _extra_value(ref: ChunkRef) -> object:
 
 def _version_text(index: Index) -> str:
     """The oldest version that says all of ``index`` (so older readers read what they can):
-    2.0 with irregular chunk grids, 1.1 with ``combined``, else 1.0."""
-    if any(node.grid is not None for node in index.arrays.values()):
+    2.0 with irregular chunk grids or packed sources, 1.1 with ``combined``, else 1.0."""
+    if len(index.sources) > PACK_ABOVE or any(node.grid is not None
+                                              for node in index.arrays.values()):
         return f"{VERSION[0]}.{VERSION[1]}"
     return "1.1" if index.combined else "1.0"
 
@@ -172,7 +175,7 @@ def from_native(doc: dict, name: str = "<sidecar>", options=None,
     its location (parts of a directory sidecar are read next to it, with the I/O engine's
     ``options``). Chunk tables are lazy: nothing of them is decoded here."""
     check_version(doc.get(MARKER), name)
-    index = Index(sources=_sources(doc.get("sources", []), name),
+    index = Index(sources=decode_sources(doc.get("sources", []), name),
                   groups=_groups(_map(doc, "groups", name), name),
                   generator=_map(doc, "generator", name),
                   combined=_map(doc, "combined", name))
@@ -211,19 +214,6 @@ def _groups(groups: dict, name: str) -> dict[str, dict]:
         if not isinstance(attrs, dict):
             raise SidecarError(f"{name}: group {path!r}: attributes must be a map")
     return groups
-
-
-def _sources(entries: object, name: str) -> list[Source]:
-    fields = set(Source.__dataclass_fields__)
-    if not isinstance(entries, list):
-        raise SidecarError(f"{name}: 'sources' must be a list")
-    sources = []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or "url" not in entry or not set(entry) <= fields:
-            raise SidecarError(f"{name}: sources[{i}]: expected a map with 'url' and "
-                               f"optionally {sorted(fields - {'url'})}, got {entry!r:.80}")
-        sources.append(Source(**entry))
-    return sources
 
 
 def _array(path: str, entry: object, sources: int, name: str, location: str | None,

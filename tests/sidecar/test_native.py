@@ -349,3 +349,43 @@ def test_absent_chunks_stay_absent_and_read_as_fill_value(tmp_path):
     table = load_index(tmp_path / "s.json").arrays["a"].chunks
     assert table.get(7) == ChunkRef(ABSENT, 0, 0)
     assert table.present().tolist() == [*range(5), *range(10, 20)]
+
+
+def many_sources_index(count: int) -> Index:
+    sources = [Source(f"s3://bucket/daily/day-{i:05d}.nc", 300_000 + i, f'"{i:032x}"',
+                      f"Fri, 04 Dec 2026 03:{i % 60:02d}:00 GMT") for i in range(count)]
+    sources[-1] = Source("https://example.org/é?x=1", None, None, None)  # unknown identity
+    table = ChunkTable((count,))
+    for i in range(count):
+        table.set(i, i, 100, 50)
+    node = ArrayNode("a", zarray((count,), (1,)), {}, table)
+    return Index(sources=sources, arrays={"a": node})
+
+
+def test_many_sources_are_packed_into_a_few_bytes_each_and_round_trip(tmp_path):
+    index = many_sources_index(5000)
+    written = write_index(index, tmp_path / "s.json")
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc[MARKER] == "2.0" and set(doc["sources"]) == {"count", "compression", "columns"}
+    assert written / 5000 < 30  # a URL, size, MD5 ETag and date in under 30 bytes
+    assert load_index(tmp_path / "s.json").sources == index.sources
+
+
+def test_few_sources_stay_readable_maps(tmp_path):
+    write_index(many_sources_index(3), tmp_path / "s.json")
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc[MARKER] == "1.0" and doc["sources"][0]["url"] == "s3://bucket/daily/day-00000.nc"
+
+
+@pytest.mark.parametrize("change", [
+    lambda s: s.update(columns="!!!"),
+    lambda s: s.update(count=s["count"] + 1),
+    lambda s: s.update(compression="gzip"),
+    lambda s: s.update(columns=base64.b64encode(b"not zstd").decode()),
+], ids=["base64", "count", "compression", "zstd"])
+def test_damaged_packed_sources_are_refused_naming_the_file(tmp_path, change):
+    path = tmp_path / "s.json"
+    write_index(many_sources_index(40), path)
+    damaged(path, lambda doc: change(doc["sources"]))
+    with pytest.raises(SidecarError, match=rf"{path}: packed 'sources'"):
+        load_index(path)
