@@ -7,16 +7,15 @@ remote file costs one request, made while the files before it are parsed. Each m
 back as a ``MemberResult``: its native sidecar as bytes, or the error that stopped it. One
 failing member never stops the others.
 
-``scan_all`` spreads the members over ``jobs`` worker processes (parsing HDF5 is CPU work
-under h5py's global lock: threads would take turns) or over a Dask cluster, in batches, and
-yields results as batches finish.
+``scan_all`` spreads the members over ``jobs`` worker processes (``workers``: parsing HDF5 is
+CPU work under h5py's global lock, threads would take turns) or over a Dask cluster, in
+batches, and yields results as batches finish.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import multiprocessing
 import os
 import time
 from collections import deque
@@ -138,18 +137,15 @@ def scan_all(sources: Sequence[Source], options: ScanOptions, read_options: Read
             if stop():
                 return
         return
-    context = multiprocessing.get_context("spawn")  # no fork of the I/O loop's thread
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = [pool.submit(scan_members, batch, options, read_options)
-                   for batch in _batches(sources, jobs)]
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                yield from future.result()
-                if stop():
-                    break
-        finally:
-            for future in futures:
-                future.cancel()
+    from refindex.collection.workers import WorkerPool
+
+    with WorkerPool(min(jobs, len(sources))) as pool:
+        for batch, results in pool.run(_batches(sources, jobs), options, read_options):
+            if isinstance(results, BaseException):
+                results = [MemberResult(source, error=str(results)) for source in batch]
+            yield from results
+            if stop():
+                return
 
 
 def _on_dask(client, sources: Sequence[Source], options: ScanOptions,
