@@ -1,4 +1,4 @@
-"""The ``refindex`` command: scan, inspect, demo."""
+"""The ``refindex`` command: one subcommand per module of refindex/commands/."""
 
 from __future__ import annotations
 

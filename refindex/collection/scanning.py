@@ -76,10 +76,12 @@ _engines: dict[ReadOptions, ReadEngine] = {}
 
 
 def _engine(read_options: ReadOptions) -> ReadEngine:
-    """One engine per options and process: its connections serve every batch."""
+    """One engine per options and process: its connections serve every batch. It keeps no
+    cache of fetched bytes: each block is read once, into the member's ``RemoteFile``, and
+    a cache would only hold thousands of members' blocks in memory."""
     engine = _engines.get(read_options)
     if engine is None:
-        engine = _engines[read_options] = ReadEngine(read_options)
+        engine = _engines[read_options] = ReadEngine(read_options.replace(cache_size=0))
     return engine
 
 

@@ -1,4 +1,4 @@
-"""The native sidecar format, version 1 (docs/format.md, "Native format, version 1").
+"""The native sidecar format, versions 1 and 2 (docs/format.md, "Native format").
 
 JSON whose hierarchy, metadata and sources are plain maps, and whose chunk tables are compact
 columns (``chunk_parts``) cut into parts of a fixed number of chunks: in one file, or, for

@@ -180,3 +180,31 @@ def test_a_combine_problem_leaves_the_members_scanned(tmp_path):
         scan_collection([str(tmp_path / "files" / "*.nc")], tmp_path / "coll", jobs=1,
                         combine_options=TIME)
     assert len(CollectionDirectory(tmp_path / "coll").load().members) == 2
+
+
+def test_a_killed_scan_resumes_and_the_result_is_exact(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    paths = ncfiles.daily(tmp_path / "daily", days=150)
+    coll = tmp_path / "coll"
+    scan = subprocess.Popen([sys.executable, "-m", "refindex.cli", "scan",
+                             str(tmp_path / "daily" / "*.nc"), "-o", str(coll), "-j", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = coll / LOG
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and scan.poll() is None:
+        if log.exists() and log.read_text().count("\n") >= 10:
+            break
+        time.sleep(0.01)
+    scan.send_signal(signal.SIGKILL)
+    scan.wait()
+    assert not (coll / MANIFEST).exists(), "the scan finished before it could be killed"
+    logged = log.read_text().count('"member"')
+    report = scan_collection([str(tmp_path / "daily" / "*.nc")], coll, jobs=1,
+                             combine_options=TIME)
+    assert report.kept >= logged - 1 and report.kept + report.scanned == 150
+    with open_combined(coll) as ds:
+        assert_same_dataset(ds.load(), reference(paths))
