@@ -208,3 +208,63 @@ def test_a_killed_scan_resumes_and_the_result_is_exact(tmp_path):
     assert report.kept >= logged - 1 and report.kept + report.scanned == 150
     with open_combined(coll) as ds:
         assert_same_dataset(ds.load(), reference(paths))
+
+
+def _merged(directory):
+    return (ncfiles.daily(directory / "tas", days=4, variables=("tas",), name="tas")
+            + ncfiles.daily(directory / "pr", days=4, variables=("pr",), name="pr"))
+
+
+KINDS = {
+    "yearly_leap_uneven": (lambda d: ncfiles.yearly(d, chunk=30), TIME),
+    "merged_variables": (_merged, TIME),
+    "daily_bounds_own_units": (lambda d: ncfiles.daily(d, days=5, own_units=True,
+                                                        bounds=True), TIME),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_collections_on_s3_combine_like_open_mfdataset(kind, s3_env, s3_bucket, tmp_path):
+    make, options = KINDS[kind]
+    paths = make(tmp_path / "local")
+    for path in paths:
+        s3_env.upload(path, s3_bucket, f"{kind}/{path.parent.name}-{path.name}")
+    report = scan_collection([f"s3://{s3_bucket}/{kind}/"], tmp_path / "coll", jobs=2,
+                             read_options=FAST, combine_options=options)
+    assert report.scanned == len(paths) and not report.failed
+    with open_combined(tmp_path / "coll") as ds:
+        assert_same_dataset(ds.load(), reference(paths))
+
+
+def test_an_ensemble_on_s3_gets_two_new_dimensions(s3_env, s3_bucket, tmp_path):
+    paths = ncfiles.ensemble(tmp_path / "local")
+    for path in paths:
+        s3_env.upload(path, s3_bucket, f"ens/{path.name}")
+    options = CombineOptions(new_dims=(("model", r"^([a-z]+)_"), ("member", r"_r(\d+)")))
+    scan_collection([f"s3://{s3_bucket}/ens/*.nc"], tmp_path / "coll", jobs=2,
+                    read_options=FAST, combine_options=options)
+    with open_combined(tmp_path / "coll") as ds, xr.open_mfdataset(
+            [[tmp_path / "local" / f"{m}_r{r}.nc" for r in (1, 2, 3)] for m in ("alpha", "beta")],
+            combine="nested", concat_dim=["model", "member"], data_vars="all",
+            coords="minimal", compat="override") as theirs:
+        theirs = theirs.assign_coords(model=["alpha", "beta"], member=[1, 2, 3]).load()
+        assert ds.tas.dims == ("model", "member", "time", "lat", "lon")
+        xr.testing.assert_equal(ds.tas.load(), theirs.tas.transpose(*ds.tas.dims))
+        xr.testing.assert_identical(ds.time, theirs.time)
+
+
+def test_members_on_s3_that_would_read_wrongly_are_refused(s3_env, s3_bucket, tmp_path):
+    from refindex.errors import CombineError
+
+    files = [ncfiles.one_file(tmp_path / "a.nc", 0, packed={}),
+             ncfiles.one_file(tmp_path / "b.nc", 2, packed={"scale_factor": 0.25}),
+             ncfiles.one_file(tmp_path / "c.nc", 4, packed={}, zlib=False)]
+    for path in files:
+        s3_env.upload(path, s3_bucket, f"bad/{path.name}")
+    with pytest.raises(CombineError) as caught:
+        scan_collection([f"s3://{s3_bucket}/bad/"], tmp_path / "coll", jobs=1,
+                        read_options=FAST, combine_options=TIME)
+    text = str(caught.value)
+    assert "scale_factor differs" in text and "b.nc" in text
+    assert "codecs differ" in text and "c.nc" in text
+    assert len(CollectionDirectory(tmp_path / "coll").load().members) == 3  # kept

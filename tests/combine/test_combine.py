@@ -47,8 +47,12 @@ def assert_same_dataset(ours: xr.Dataset, theirs: xr.Dataset) -> None:
     assert ours.identical(theirs)
     for name, variable in theirs.variables.items():
         np.testing.assert_array_equal(ours[name].values, variable.values, strict=True)
-        for key in ("dtype", "units", "calendar", "_FillValue", "scale_factor", "add_offset"):
+        for key in ("units", "calendar", "_FillValue", "scale_factor", "add_offset"):
             assert _same(ours[name].encoding.get(key), variable.encoding.get(key)), (name, key)
+        # The stored type, in the byte order it is stored in (NetCDF3 is big-endian; netCDF4
+        # reports it in the machine's).
+        ours_dtype, their_dtype = ours[name].encoding["dtype"], variable.encoding["dtype"]
+        assert ours_dtype.newbyteorder("=") == their_dtype.newbyteorder("="), name
 
 
 def _same(a, b) -> bool:
@@ -214,3 +218,22 @@ def test_bounds_in_other_units_are_rewritten_with_the_coordinate(tmp_path):
     with xr.open_mfdataset(sorted(paths), combine="by_coords", decode_coords="all",
                            **MINIMAL) as theirs:
         np.testing.assert_array_equal(ds.time_bnds.values, theirs.time_bnds.values)
+
+
+def test_netcdf3_members_with_record_times_combine_like_open_mfdataset(tmp_path):
+    paths = []
+    for month, days in ((1, 31), (2, 29), (3, 31)):  # 2020: a leap February
+        path = tmp_path / f"m{month}.nc"
+        with netCDF4.Dataset(path, "w", format="NETCDF3_CLASSIC") as f:
+            f.createDimension("time", None)
+            f.createDimension("station", 3)
+            t = f.createVariable("time", "f8", ("time",))
+            t.units = f"hours since 2020-{month:02d}-01"
+            t[:] = np.arange(days) * 24.0
+            v = f.createVariable("level", "i2", ("time", "station"), fill_value=np.int16(-1))
+            v.scale_factor = np.float32(0.5)
+            v[:] = np.arange(days * 3).reshape(days, 3) % 300
+            f.history = f"month {month}"
+        paths.append(path)
+    index = combine(sidecars(paths, tmp_path), TIME)
+    assert_same_dataset(combined_dataset(index, tmp_path), reference(paths))
