@@ -10,6 +10,7 @@ directory then opens as (``refindex.combine``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from refindex.collection.directory import (
     is_collection,
     same_identity,
 )
-from refindex.collection.scanning import MemberResult, scan_all
+from refindex.collection.scanning import MemberResult, scan_all, worker_count
 from refindex.collection.sources import expand_sources
 from refindex.combine import CombineOptions, combine
 from refindex.errors import SourceNotFoundError
@@ -69,6 +70,23 @@ def scan_collection(sources: Sequence[str], directory: str | os.PathLike, *,
     started = time.perf_counter()
     options = options or ScanOptions()
     read_options = read_options or ReadOptions.from_env()
+    # Worker interpreters start (and import what they need) while the sources are listed.
+    with _worker_pool(jobs, client) as pool:
+        report = _scan(sources, directory, from_file, options, read_options, jobs, client,
+                       fail_fast, combine_options, progress, pool)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _worker_pool(jobs: int, client):
+    from refindex.collection.workers import WorkerPool
+
+    count = worker_count(jobs)
+    return WorkerPool(count) if client is None and count > 1 else contextlib.nullcontext()
+
+
+def _scan(sources, directory, from_file, options, read_options, jobs, client, fail_fast,
+          combine_options, progress, pool) -> CollectionReport:
     folder = CollectionDirectory(directory)
     state = folder.load()
     settings = dict(state.settings)
@@ -98,7 +116,7 @@ def scan_collection(sources: Sequence[str], directory: str | os.PathLike, *,
             report.removed += 1
     failed: dict[str, FailedMember] = {}
     for result in scan_all(todo, options, read_options, jobs, client,
-                           stop=lambda: fail_fast and bool(failed)):
+                           stop=lambda: fail_fast and bool(failed), pool=pool):
         _take(result, folder, members, failed, report)
         if progress is not None:
             progress("scan", report.scanned + len(failed), len(todo))
@@ -110,7 +128,6 @@ def scan_collection(sources: Sequence[str], directory: str | os.PathLike, *,
     folder.write_manifest(ordered, report.failed, settings)
     if combine_options is not None and ordered and not (fail_fast and failed):
         report.combined = _combine_into(folder, ordered, combine_options, read_options)
-    report.seconds = time.perf_counter() - started
     return report
 
 

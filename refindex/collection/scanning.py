@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import time
 from collections import deque
@@ -124,12 +125,13 @@ def _one_line(error: BaseException) -> str:
 
 
 def scan_all(sources: Sequence[Source], options: ScanOptions, read_options: ReadOptions,
-             jobs: int = 0, client=None,
-             stop: Callable[[], bool] = lambda: False) -> Iterator[MemberResult]:
-    """Scan ``sources`` with ``jobs`` processes (0: one per core; 1: in this process) or on
-    the Dask cluster of ``client``, yielding results as they come; once ``stop()`` is true
-    no further batch is started."""
-    jobs = jobs or os.cpu_count() or 1
+             jobs: int = 0, client=None, stop: Callable[[], bool] = lambda: False,
+             pool=None) -> Iterator[MemberResult]:
+    """Scan ``sources`` with ``jobs`` processes (0: one per core; 1: in this process; or
+    ``pool``, a ``workers.WorkerPool`` started earlier) or on the Dask cluster of
+    ``client``, yielding results as they come; once ``stop()`` is true no further batch is
+    started."""
+    jobs = worker_count(jobs)
     if client is not None:
         yield from _on_dask(client, sources, options, read_options, stop)
         return
@@ -141,13 +143,19 @@ def scan_all(sources: Sequence[Source], options: ScanOptions, read_options: Read
         return
     from refindex.collection.workers import WorkerPool
 
-    with WorkerPool(min(jobs, len(sources))) as pool:
-        for batch, results in pool.run(_batches(sources, jobs), options, read_options):
+    with contextlib.nullcontext(pool) if pool is not None else WorkerPool(
+            min(jobs, len(sources))) as workers:
+        for batch, results in workers.run(_batches(sources, jobs), options, read_options):
             if isinstance(results, BaseException):
                 results = [MemberResult(source, error=str(results)) for source in batch]
             yield from results
             if stop():
                 return
+
+
+def worker_count(jobs: int) -> int:
+    """``jobs``, or one per core for 0."""
+    return jobs or os.cpu_count() or 1
 
 
 def _on_dask(client, sources: Sequence[Source], options: ScanOptions,

@@ -25,6 +25,7 @@ from refindex.sidecar import load_index
 
 MemberInput = str | os.PathLike | Index
 BATCH = 64  # members loaded, and their coordinates read, at once
+KEEP_BYTES = 64 * 2**20  # members' sidecars up to this many bytes in all stay loaded
 
 # Attributes that change how values decode: members must agree on them (and their types).
 CF_ATTRS = ("scale_factor", "add_offset", "_FillValue", "missing_value", "units", "calendar",
@@ -93,20 +94,34 @@ class MemberInfo:
 
 
 class Members:
-    """The inputs of a combine, loaded one at a time with ``load``."""
+    """The inputs of a combine, loaded one at a time with ``load``.
 
-    def __init__(self, inputs: Sequence[MemberInput], read_options=None) -> None:
+    Members loaded for planning are kept for building, unless their sidecars hold more than
+    ``keep_bytes`` together: then building loads each again (parsing is cheap, memory is
+    what bounds a combine of a hundred thousand members)."""
+
+    def __init__(self, inputs: Sequence[MemberInput], read_options=None,
+                 keep_bytes: int = KEEP_BYTES) -> None:
         self.inputs = list(inputs)
         self.read_options = read_options
+        sizes = [_local_size(given) for given in self.inputs]
+        self._keep = None not in sizes and sum(sizes) <= keep_bytes
+        self._kept: dict[int, Index] = {}
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def load(self, number: int) -> Index:
+        kept = self._kept.pop(number, None)
+        if kept is not None:
+            return kept
         given = self.inputs[number]
         if isinstance(given, Index):
             return given
-        return load_index(given, self.read_options)
+        index = load_index(given, self.read_options)
+        if self._keep:
+            self._kept[number] = index
+        return index
 
     def name(self, number: int, index: Index) -> str:
         if index.sources:
@@ -119,6 +134,16 @@ class Members:
         numbers = list(range(len(self))) if numbers is None else list(numbers)
         for start in range(0, len(numbers), BATCH):
             yield [(n, self.load(n)) for n in numbers[start:start + BATCH]]
+
+
+def _local_size(given: MemberInput) -> int | None:
+    """Bytes of a member's sidecar file (0 for an Index; None when not a local file)."""
+    if isinstance(given, Index):
+        return 0
+    try:
+        return os.path.getsize(given)
+    except OSError:
+        return None
 
 
 def summarize(members: Members, dims: Sequence[str] | None, engine: ReadEngine

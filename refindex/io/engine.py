@@ -121,11 +121,10 @@ class ReadEngine:
 
     async def list_objects(self, url: str, page_size: int = 1000) -> list[ObjectInfo]:
         """Every object under ``s3://bucket/prefix`` (sorted by key), with size, ETag and
-        last modification as a HEAD would give them; see ``refindex.io.listing``."""
+        last modification as a HEAD would give them; ``refindex.io.listing.list_objects``."""
         from refindex.io.listing import list_objects
 
-        check_sources(self.options, (url,))
-        return await list_objects(self, url, page_size)
+        return await list_objects(self, url, page_size=page_size)
 
     async def get_signed(self, url: str, sign: Callable[[], str]) -> bytes:
         """A GET of the URL ``sign()`` makes, with the engine's retries and limits."""

@@ -17,7 +17,7 @@ from typing import TypeVar
 import aiohttp
 from yarl import URL
 
-from refindex.errors import FetchError
+from refindex.errors import FetchError, SourceNotFoundError
 from refindex.io import lifetime
 from refindex.io.options import ReadOptions
 from refindex.io.requests import ObjectInfo, RangeRequest
@@ -29,6 +29,7 @@ from refindex.io.throttle import HostLimiter
 from refindex.io.validation import (
     TRANSIENT_ERRORS,
     AccessDenied,
+    _error_detail,
     check_identity,
     check_size,
     check_status,
@@ -98,6 +99,8 @@ class HttpFetcher:
                                                     allow_redirects=False))
             async with response:
                 _refuse_redirect(response)
+                if response.status in (404, 410):
+                    raise await _not_found(response, url)
                 await check_status(response, url, None)
                 return await _read_body(response, response.content_length,
                                         self._options.stall_timeout)
@@ -314,6 +317,13 @@ async def _read_body(
             f"after {received}{of} bytes"
         ) from None
     return b"".join(pieces)
+
+
+async def _not_found(response: aiohttp.ClientResponse, url: str) -> SourceNotFoundError:
+    """A 404 naming S3's error code: for a listing, ``NoSuchBucket`` says what is missing."""
+    code, _ = await _error_detail(response)
+    name = f" {code}" if code else ""
+    return SourceNotFoundError(f"{url}: not found (HTTP {response.status}{name})")
 
 
 def _refuse_redirect(response: aiohttp.ClientResponse) -> None:
