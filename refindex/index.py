@@ -68,8 +68,8 @@ class ChunkTable:
     all of them. ``parts_loaded`` counts the parts decoded so far. Thread-safe.
     """
 
-    __slots__ = ("grid", "parts_loaded", "_count", "_source", "_offset", "_length", "_inline",
-                 "_part_size", "_loader", "_loaded", "_part_locks", "_lock")
+    __slots__ = ("grid", "parts_loaded", "encoded", "_count", "_source", "_offset", "_length",
+                 "_inline", "_part_size", "_loader", "_loaded", "_part_locks", "_lock")
 
     def __init__(self, grid: tuple[int, ...]) -> None:
         self._start(grid)
@@ -78,16 +78,21 @@ class ChunkTable:
         self._length.fill(0)
 
     @classmethod
-    def lazy(cls, grid: tuple[int, ...], part_size: int, loader: PartLoader) -> ChunkTable:
+    def lazy(cls, grid: tuple[int, ...], part_size: int, loader: PartLoader,
+             encoded: list | None = None) -> ChunkTable:
         """A table whose parts of ``part_size`` chunks (the last one shorter) are decoded by
-        ``loader(k)`` when first touched; nothing is decoded here."""
+        ``loader(k)`` when first touched; nothing is decoded here. ``encoded``: the parts in
+        the form a sidecar stores them, when that is where they come from (writers of the
+        same part size then copy them instead of decoding and encoding again)."""
         table = cls.__new__(cls)
         table._start(grid, part_size, loader)
+        table.encoded = encoded
         return table
 
     def _start(self, grid: tuple[int, ...], part_size: int = 0,
                loader: PartLoader | None = None) -> None:
         self.grid = tuple(int(n) for n in grid)
+        self.encoded = None
         self._count = math.prod(self.grid)
         self._source = self._offset = self._length = None
         self._inline: dict[int, bytes] = {}
@@ -109,6 +114,11 @@ class ChunkTable:
 
     def __len__(self) -> int:
         return self._count
+
+    @property
+    def part_size(self) -> int:
+        """Chunks per part of a lazy table (0 for a table built in memory)."""
+        return self._part_size if self._loaded else 0
 
     @property
     def part_count(self) -> int:
@@ -166,10 +176,12 @@ class ChunkTable:
 
     def set(self, flat: int, source: int, offset: int, length: int) -> None:
         self._load_part_of(flat)
+        self.encoded = None
         self._source[flat], self._offset[flat], self._length[flat] = source, offset, length
 
     def set_inline(self, flat: int, data: bytes) -> None:
         self._load_part_of(flat)
+        self.encoded = None
         self._source[flat] = INLINE
         self._inline[flat] = bytes(data)
 
@@ -191,6 +203,7 @@ class ChunkTable:
         source = other.source.reshape(shape)
         mapped = np.where(source >= 0, source_map[np.maximum(source, 0)], source)
         self._load_all()
+        self.encoded = None
         self._source.reshape(self.grid)[block] = mapped
         self._offset.reshape(self.grid)[block] = other.offset.reshape(shape)
         self._length.reshape(self.grid)[block] = other.length.reshape(shape)

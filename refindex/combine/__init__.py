@@ -52,7 +52,7 @@ def combine(members: Sequence[MemberInput], options: CombineOptions | None = Non
     if problems:
         raise CombineError(problems)
     builder = Builder(infos, dims, plans, engine)
-    for batch in loaded.batches():
+    for batch in loaded.batches(builder.order):
         builder.add(batch)
     problems = builder.problems()
     if problems:

@@ -1,10 +1,12 @@
 """Building the combined index from the plan: member by member, columnar.
 
-Each member is loaded once more; each of its tiles' chunk tables is copied into the combined
-table in one block copy per column (``ChunkTable.put_block``), its source ids mapped to the
-combined sources. Tiles held by several members are compared by a digest of their decoded
-values; arrays whose values must be rewritten (CF times in different units) are read. The
-coordinates of the combined dimensions become arrays stored in the sidecar.
+Each member is loaded once more, in the order of its positions; each of its tiles' chunk
+tables is copied into the combined table in one block copy per column, its source ids mapped
+to the combined sources — streamed part by part where the tiles are contiguous
+(``tables.StreamedTable``), else in memory (``ChunkTable.put_block``). Tiles held by several
+members are compared by a digest of their decoded values; arrays whose values must be
+rewritten (CF times in different units) are read. The coordinates of the combined dimensions
+become arrays stored in the sidecar.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from refindex.combine import times
 from refindex.combine.arrays import ArrayPlan, effective_units
 from refindex.combine.dims import CombinedDim, _listed
 from refindex.combine.members import DIMENSIONS, MemberInfo
+from refindex.combine.tables import StreamedTable
 from refindex.index import ArrayNode, ChunkTable, Index, Source
 from refindex.io import ReadEngine
 
@@ -37,7 +40,15 @@ class Builder:
         self.engine = engine
         self.sources: list[Source] = []
         self._source_ids: dict[str, int] = {}
-        self.tables = {path: ChunkTable(plan.grid.counts) for path, plan in plans.items()
+        # Members in the order of their positions: streamed tables get their tiles in order,
+        # each from the first member (in this order) that holds it.
+        self.order = sorted(self.infos, key=lambda n: tuple(d.positions.get(n, -1)
+                                                             for d in dims))
+        rank = {number: i for i, number in enumerate(self.order)}
+        for plan in plans.values():
+            for holders in plan.tiles.values():
+                holders.sort(key=rank.__getitem__)
+        self.tables = {path: _table(plan) for path, plan in plans.items()
                        if plan.role == "table"}
         self.digests: dict[tuple[str, tuple], list[tuple[bytes, str]]] = {}
         self.rewritten: dict[str, dict[tuple, np.ndarray]] = {}
@@ -118,7 +129,10 @@ class Builder:
         index = Index(sources=self.sources)
         for path, plan in self.plans.items():
             if plan.role == "table":
-                index.arrays[path] = ArrayNode(path, plan.zarray, plan.attrs, self.tables[path],
+                table = self.tables[path]
+                if isinstance(table, StreamedTable):
+                    table = table.finish(len(self.sources), f"combined array {path!r}")
+                index.arrays[path] = ArrayNode(path, plan.zarray, plan.attrs, table,
                                                plan.attr_dtypes, _irregular(plan))
             elif plan.role == "coordinate":
                 index.arrays[path] = self._coordinate(plan)
@@ -173,6 +187,14 @@ class Builder:
             else:
                 block.append(slice(None))
         return tuple(block)
+
+
+def _table(plan: ArrayPlan) -> ChunkTable | StreamedTable:
+    """Streamed when the array's combined dimensions are its leading axes (its tiles are then
+    contiguous runs of its table, in order), else filled in memory."""
+    if plan.dims[:len(plan.along)] == plan.along:
+        return StreamedTable(plan.grid.counts)
+    return ChunkTable(plan.grid.counts)
 
 
 def _calendar_of(member: MemberInfo, path: str) -> str | None:

@@ -130,6 +130,9 @@ def to_native(index: Index, part_size: int = PART_SIZE,
 
 
 def _encoded_parts(table: ChunkTable, part_size: int) -> Iterator[dict]:
+    if table.encoded is not None and table.part_size == part_size:
+        yield from table.encoded  # as they were encoded (combine streams its parts)
+        return
     inline = table.inline
     flats = sorted(inline)
     for start in range(0, len(table), part_size):
