@@ -64,7 +64,15 @@ def encode_attrs(obj: h5py.Group | h5py.Dataset) -> dict[str, Any]:
     Attributes h5py cannot read (types NumPy has no equivalent for) are left out with a
     warning naming them, rather than failing the whole scan.
     """
+    return encode_attrs_and_dtypes(obj)[0]
+
+
+def encode_attrs_and_dtypes(obj: h5py.Group | h5py.Dataset
+                            ) -> tuple[dict[str, Any], dict[str, str]]:
+    """``encode_attrs`` and ``attribute_dtypes`` of ``obj`` in one pass over its attributes
+    (each read once: a remote scan pays for every read)."""
     out: dict[str, Any] = {}
+    dtypes: dict[str, str] = {}
     for name in obj.attrs:
         if name in HIDDEN_ATTRS:
             continue
@@ -77,7 +85,11 @@ def encode_attrs(obj: h5py.Group | h5py.Dataset) -> dict[str, Any]:
             continue
         if not _is_bookkeeping(obj, name, value):
             out[name] = attr_to_json(value, obj.file)
-    return out
+        dtype = getattr(value, "dtype", None)
+        if (dtype is not None and dtype.kind in "iuf"
+                and dtype.newbyteorder("=") not in _JSON_NUMBER_DTYPES):
+            dtypes[name] = dtype.newbyteorder("<").str
+    return out, dtypes
 
 
 def attribute_dtypes(obj: h5py.Group | h5py.Dataset) -> dict[str, str]:

@@ -19,7 +19,7 @@ from refindex.errors import (
     UnsupportedFeatureError,
 )
 from refindex.index import ArrayNode, ChunkTable, Index
-from refindex.scan.hdf5.attrs import attribute_dtypes, encode_attrs
+from refindex.scan.hdf5.attrs import encode_attrs, encode_attrs_and_dtypes
 from refindex.scan.hdf5.dims import DimensionNamer, is_dimension_only, variable_name
 from refindex.scan.hdf5.layout import (
     Layout,
@@ -102,10 +102,10 @@ class Hdf5Scanner:
 
     def _dataset(self, dset: h5py.Dataset, path: str, group_path: str) -> None:
         try:
-            attrs = encode_attrs(dset)
+            attrs, dtypes = encode_attrs_and_dtypes(dset)
             attrs["_ARRAY_DIMENSIONS"] = self.dims.names(dset, group_path)
             node = self._array(dset, path, attrs)
-            node.attr_dtypes = attribute_dtypes(dset)
+            node.attr_dtypes = dtypes
         except (OSError, RuntimeError) as exc:
             # h5py reports damaged metadata (chunk index, messages, heaps) this way.
             raise self._corrupt(path, exc) from None
