@@ -10,7 +10,8 @@ Steps, each tool cold in a process of its own (peak memory is that process's):
 breakdown; kerchunk: ``SingleHdf5ToZarr`` then ``MultiZarrToZarr``; VirtualiZarr:
 ``open_virtual_mfdataset``), (c) open the result and read one point's full time series
 (touches every member) and one day's map. ``xr.open_mfdataset(engine="h5netcdf")`` over
-s3fs has no index: its (a)+(b) is opening the files. Every value read is compared with netCDF4 on the local files.
+s3fs has no index: its (a)+(b) is opening the files. Every value read is compared with
+netCDF4 on the local files.
 """
 
 from __future__ import annotations
