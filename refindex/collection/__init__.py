@@ -4,7 +4,7 @@
 (``sources.expand_sources``: paths, globs, URLs, S3 prefixes and globs, a file of URLs),
 compares them with what the collection directory already holds (``directory``), scans only
 the new and changed ones (``scanning``: in parallel processes or on Dask), forgets deleted
-ones, and — with ``combine=CombineOptions(...)`` — combines the members into one dataset the
+ones, and — with ``combine_options=CombineOptions(...)`` — combines the members into one dataset the
 directory then opens as (``refindex.combine``).
 """
 

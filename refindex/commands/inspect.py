@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from refindex.collection.directory import CollectionDirectory, is_collection
+from refindex.commands.read_arguments import add_read_arguments, read_options_from
 from refindex.index import Index
 from refindex.sidecar import load_index
 from refindex.sidecar.native import INDEX_FILE
@@ -25,6 +26,7 @@ def add_parser(commands) -> None:
                     "a combined dataset, its members and combined dimensions; for a collection "
                     "directory not combined yet, its members and failures.")
     parser.add_argument("sidecar", help="sidecar path or URL, or a collection directory")
+    add_read_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     if is_collection(args.sidecar) and not (Path(args.sidecar) / INDEX_FILE).is_file():
         return _collection(console, args.sidecar)
-    index = load_index(args.sidecar)
+    index = load_index(args.sidecar, read_options_from(args))
     console.print(arrays_table(index))
     console.print(sources_table(index))
     if index.combined:

@@ -35,8 +35,8 @@ from refindex.upload import (
 HELP = """\
 Upload files (packed tar parts, or any large HDF5/NetCDF file) in parallel multipart parts:
 to s3:// with the standard AWS credential chain (--to), or to presigned part URLs an archive
-handed out (--presigned, a JSON document per file: see the README). Each part is sent with
-its MD5 and retried on failure; each object is checked (size, ETag) once uploaded. With
+handed out (--presigned, a JSON document per file: see docs/pack-and-upload.md). Each part
+is sent with its MD5 and retried on failure; each object is checked (size, ETag) once uploaded. With
 --sidecar, the sidecar's sources that named the local files then name the uploaded objects.
 """
 

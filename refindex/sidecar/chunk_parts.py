@@ -1,5 +1,5 @@
 """The compact columns of native sidecars: one part of a chunk table to a JSON-ready map and
-back (specified in docs/format.md, "Native format, version 1").
+back (specified in docs/format.md, "Native format, versions 1 and 2").
 
 A part stores three integer columns: the source id of every chunk, and for the chunks that
 reference a source, their length and the *gap* before them — the offset minus the end of the
