@@ -29,11 +29,11 @@ from refindex.io.throttle import HostLimiter
 from refindex.io.validation import (
     TRANSIENT_ERRORS,
     AccessDenied,
-    _error_detail,
     check_identity,
     check_size,
     check_status,
     conditional_headers,
+    error_detail,
     expected_length,
 )
 
@@ -321,7 +321,7 @@ async def _read_body(
 
 async def _not_found(response: aiohttp.ClientResponse, url: str) -> SourceNotFoundError:
     """A 404 naming S3's error code: for a listing, ``NoSuchBucket`` says what is missing."""
-    code, _ = await _error_detail(response)
+    code, _ = await error_detail(response)
     name = f" {code}" if code else ""
     return SourceNotFoundError(f"{url}: not found (HTTP {response.status}{name})")
 

@@ -63,7 +63,7 @@ async def check_status(
         raise SourceChangedError(f"{url}: {_precondition(request)}; the object has changed")
     if status == 416 and request is not None:
         _raise_unsatisfiable(response, request)
-    code, detail = await _error_detail(response)
+    code, detail = await error_detail(response)
     if status in (401, 403):
         raise AccessDenied(f"access denied (HTTP {status}){detail}")
     if is_retryable_status(status):
@@ -173,7 +173,7 @@ def _raise_unsatisfiable(response: aiohttp.ClientResponse, request: RangeRequest
     raise FetchError(f"{request.where}: range runs past the end of the object{of_size}")
 
 
-async def _error_detail(response: aiohttp.ClientResponse) -> tuple[str | None, str]:
+async def error_detail(response: aiohttp.ClientResponse) -> tuple[str | None, str]:
     """S3's error code (``SlowDown``) if the body has one, and a short quote of the body."""
     try:
         body = await response.content.read(_ERROR_BODY_BYTES)
