@@ -1,25 +1,31 @@
 """Many daily NetCDF4 files as one dataset: refindex vs kerchunk, VirtualiZarr and
 xr.open_mfdataset, on the same files in S3 (SeaweedFS behind the latency proxy), in one run.
 
-    python benchmarks/combine.py --files 1000          # 20 ms, 1 Gbit/s, medians of 3
-    python benchmarks/combine.py --files 10000 --repeat 1 --tools refindex,kerchunk
+    python benchmarks/combine.py --files 100 --repeat 1        # a quick look
+    python benchmarks/combine.py --files 1000                  # 20 ms, 1 Gbit/s, medians of 3
+    python benchmarks/combine.py --files 1000 --tools kerchunk:serial,kerchunk:threads=16
+    python benchmarks/combine.py --files 10000 --tools refindex,virtualizarr --keep
 
-Steps, each tool cold in a process of its own (peak memory is that process's):
-(a)+(b) list the prefix, scan every file and combine them into one dataset (refindex: one
-``refindex scan PREFIX --combine`` command, then ``refindex combine`` alone for the
-breakdown; kerchunk: ``SingleHdf5ToZarr`` then ``MultiZarrToZarr``; VirtualiZarr:
-``open_virtual_mfdataset``), (c) open the result and read one point's full time series
-(touches every member) and one day's map. ``xr.open_mfdataset(engine="h5netcdf")`` over
-s3fs has no index: its (a)+(b) is opening the files. Every value read is compared with
-netCDF4 on the local files.
+Steps, each tool cold in a process of its own (peak memory: that process's maximum resident
+size plus its largest child's), timed inside it (imports excluded, the same for every tool):
+(a) list the prefix and scan every file, (b) combine them into one dataset, (c) open the
+result, read one point's full time series (one chunk of every member) and the middle day's
+map. refindex: ``refindex scan`` then ``refindex combine`` (and ``scan --combine``, the one
+command); kerchunk: ``SingleHdf5ToZarr`` per file, then ``MultiZarrToZarr``; VirtualiZarr:
+``open_virtual_mfdataset`` (both at once) then ``to_kerchunk``; ``xr.open_mfdataset(engine=
+"h5netcdf")`` over s3fs has no index: its (a)+(b) is the open. A tool may be named with its
+way of working in parallel (``kerchunk:processes=2``, ``virtualizarr:dask``,
+``open_mfdataset:serial``); unnamed, the fastest measured at 100 files (``PARALLEL``). Every
+value read, and the decoded time, is compared bit for bit with ``xr.open_mfdataset(engine=
+"netcdf4")`` on the local files.
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -33,397 +39,483 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the benchmarks package next to refindex
     sys.path.insert(0, str(ROOT))
 
-BUCKET = "bench"
-PREFIX = "daily/"
-LAT, LON, CHUNK = 180, 360, (1, 90, 180)
-POINT = (90, 180)
+from benchmarks.daily_files import POINT  # noqa: E402
+
+BUCKET, PREFIX = "bench", "daily/"
 TOOLS = ("refindex", "kerchunk", "virtualizarr", "open_mfdataset")
+# The fastest way each competitor works in parallel, from --files 100 runs of every option
+# (see the module docstring); refindex parallelises by itself (a worker per core).
+PARALLEL = {"kerchunk": "threads=16", "virtualizarr": "threads", "open_mfdataset": "dask"}
+STEPS = {"refindex": ("scan", "combine", "scan --combine", "read"),
+         "kerchunk": ("scan", "combine", "read"), "virtualizarr": ("scan+combine", "read"),
+         "open_mfdataset": ("read",)}
 MIB = 2**20
 
 
-# --- data -----------------------------------------------------------------------------------
+# --- the steps, each in a fresh process (``--step``) ----------------------------------------
 
-def daily_files(count: int, directory: Path) -> list[Path]:
-    """``count`` daily files (cached): time (1), lat, lon; tas and pr float32 in chunks of
-    (1, 90, 180), zlib + shuffle, with a _FillValue; a history attribute that differs."""
-    import netCDF4
-
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = [directory / f"day-{d:05d}.nc" for d in range(count)]
-    done = directory / ".complete"
-    if done.exists() and int(done.read_text()) == count:
-        return paths
-    rng = np.random.default_rng(0)
-    base = (rng.standard_normal((LAT, LON)) * 10 + 280).astype("f4")
-    for d, path in enumerate(paths):
-        with netCDF4.Dataset(path, "w") as f:
-            f.createDimension("time", None)
-            f.createDimension("lat", LAT)
-            f.createDimension("lon", LON)
-            t = f.createVariable("time", "f8", ("time",))
-            t.units, t.calendar = "days since 2000-01-01", "standard"
-            t[:] = [d]
-            f.createVariable("lat", "f4", ("lat",))[:] = np.linspace(-89.5, 89.5, LAT)
-            f.createVariable("lon", "f4", ("lon",))[:] = np.linspace(0.5, 359.5, LON)
-            for name, shift in (("tas", 0.0), ("pr", -275.0)):
-                v = f.createVariable(name, "f4", ("time", "lat", "lon"), zlib=True,
-                                     complevel=4, shuffle=True, chunksizes=CHUNK,
-                                     fill_value=np.float32(1e20))
-                v.units = "K" if name == "tas" else "mm"
-                field = base + shift + np.float32(np.sin(d / 58.0) * 5)
-                v[0] = np.round(field + rng.standard_normal((LAT, LON)).astype("f4"), 2)
-            f.title = "benchmark daily collection"
-            f.history = f"written for day {d}"
-    done.write_text(str(count))
-    return paths
+def _s3fs_options(endpoint: str) -> dict:
+    # No skip_instance_cache: every step is a fresh process, and a user's script (kerchunk's
+    # examples) makes one filesystem for all files; one per file costs a botocore session each.
+    return {"key": os.environ["AWS_ACCESS_KEY_ID"], "secret": os.environ["AWS_SECRET_ACCESS_KEY"],
+            "client_kwargs": {"endpoint_url": endpoint, "region_name": os.environ["AWS_REGION"]}}
 
 
-def upload(server, paths: list[Path]) -> None:
-    client = server.client()
-    with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda p: client.put_object(Bucket=BUCKET, Key=PREFIX + p.name,
-                                              Body=p.read_bytes()), paths))
-
-
-def reference(paths: list[Path]) -> dict[str, np.ndarray]:
-    """The point series and the middle day's map, read with netCDF4 from the local files."""
-    import netCDF4
-
-    series = []
-    for path in paths:
-        with netCDF4.Dataset(path) as f:
-            series.append(np.ma.filled(f["tas"][0, POINT[0], POINT[1]], np.nan))
-    with netCDF4.Dataset(paths[len(paths) // 2]) as f:
-        day = np.ma.filled(f["tas"][0], np.nan)
-    return {"series": np.asarray(series, dtype="f4"), "map": day}
-
-
-# --- the tools, each step run in a fresh process (``--step``) --------------------------------
-
-def _urls(endpoint: str) -> list[str]:
-    import s3fs
-
-    fs = s3fs.S3FileSystem(**_s3fs_options(endpoint))
+def _list(fs) -> list[str]:
     return sorted(f"s3://{key}" for key in fs.ls(f"{BUCKET}/{PREFIX}") if key.endswith(".nc"))
 
 
-def _s3fs_options(endpoint: str) -> dict:
-    return {"key": os.environ["AWS_ACCESS_KEY_ID"], "secret": os.environ["AWS_SECRET_ACCESS_KEY"],
-            "skip_instance_cache": True,
-            "client_kwargs": {"endpoint_url": endpoint,
-                              "region_name": os.environ.get("AWS_REGION", "us-east-1")}}
-
-
-def step_refindex_index(work: Path, endpoint: str, jobs: int) -> dict:
-    """List, scan and combine: the one command a user runs."""
+def _refindex(*argv: str) -> None:
     from refindex.cli import main
 
+    code = main(list(argv))
+    if code:
+        raise RuntimeError(f"refindex {argv[0]} exited with {code}")
+
+
+def step_refindex_scan(work: Path, endpoint: str, option: str) -> dict:
     started = time.perf_counter()
-    code = main(["scan", f"s3://{BUCKET}/{PREFIX}", "--combine", "--concat-dim", "time",
-                 "-o", str(work / "coll"), "--endpoint-url", endpoint, "--jobs", str(jobs)])
-    return {"seconds": time.perf_counter() - started, "code": code,
-            **_sidecar_figures(work / "coll", ("collection.json", "collection.log",
-                                               "members"))}
+    _refindex("scan", f"s3://{BUCKET}/{PREFIX}", "-o", str(work / "coll"),
+              "--endpoint-url", endpoint)
+    return {"seconds": time.perf_counter() - started}
 
 
-def step_refindex_combine(work: Path, endpoint: str) -> dict:
-    """Combining alone, from the collection's members (for the breakdown)."""
-    from refindex.cli import main
-
+def step_refindex_combine(work: Path, endpoint: str, option: str) -> dict:
     started = time.perf_counter()
-    code = main(["combine", str(work / "coll"), "--concat-dim", "time", "-o",
-                 str(work / "combined.refs"), "--endpoint-url", endpoint])
-    return {"seconds": time.perf_counter() - started, "code": code,
-            **_sidecar_figures(work / "combined.refs")}
+    _refindex("combine", str(work / "coll"), "--concat-dim", "time",
+              "-o", str(work / "combined.refs"))
+    return {"seconds": time.perf_counter() - started, **_sidecar(work / "combined.refs")}
 
 
-def _sidecar_figures(path: Path, leave_out: tuple[str, ...] = ()) -> dict:
-    """Bytes of the combined sidecar (a file, or a directory without the collection's own
-    files), per chunk, and the time to open it."""
+def step_refindex_one_command(work: Path, endpoint: str, option: str) -> dict:
+    started = time.perf_counter()
+    _refindex("scan", f"s3://{BUCKET}/{PREFIX}", "--combine", "--concat-dim", "time",
+              "-o", str(work / "coll-combined"), "--endpoint-url", endpoint)
+    return {"seconds": time.perf_counter() - started}
+
+
+def _sidecar(path: Path) -> dict:
     import refindex
 
-    opened = time.perf_counter()
-    index = refindex.load_index(path)
-    open_seconds = time.perf_counter() - opened
-    if path.is_dir():
-        size = sum(p.stat().st_size for p in path.rglob("*")
-                   if p.is_file() and p.relative_to(path).parts[0] not in leave_out)
-    else:
-        size = path.stat().st_size
-    return {"open_seconds": open_seconds, "sidecar_bytes": size,
-            "chunks": index.chunk_count()}
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return {"sidecar_bytes": sum(p.stat().st_size for p in files),
+            "chunks": refindex.load_index(path).chunk_count()}
 
 
-def step_refindex_read(work: Path, endpoint: str) -> dict:
+def step_refindex_read(work: Path, endpoint: str, option: str) -> dict:
+    import refindex
     import xarray as xr
 
+    path = work / "combined.refs"
     started = time.perf_counter()
-    ds = xr.open_dataset(work / "coll", engine="refindex",
-                         storage_options={"endpoint_url": endpoint})
-    return _read(ds, work, "refindex", started)
+    refindex.load_index(path)
+    loaded = time.perf_counter()
+    ds = xr.open_dataset(path, engine="refindex", storage_options={"endpoint_url": endpoint})
+    return {"load_index_seconds": loaded - started, **_read(ds, work, time.perf_counter())}
 
 
-def step_kerchunk_index(work: Path, endpoint: str, jobs: int) -> dict:
+def _kerchunk_one(url: str, endpoint: str, inline: int) -> dict:
     import fsspec
-    import ujson
-    from kerchunk.combine import MultiZarrToZarr
     from kerchunk.hdf import SingleHdf5ToZarr
 
+    fs = fsspec.filesystem("s3", **_s3fs_options(endpoint))  # one instance per process
+    # As kerchunk's examples open files: the first block (the whole file here) cached.
+    with fs.open(url, "rb", default_fill_cache=False, default_cache_type="first") as f:
+        return SingleHdf5ToZarr(f, url, inline_threshold=inline).translate()
+
+
+def step_kerchunk_scan(work: Path, endpoint: str, option: str) -> dict:
+    import functools
+
+    import fsspec
+    import ujson
+
     started = time.perf_counter()
-    urls = _urls(endpoint)
-    options = _s3fs_options(endpoint)
+    urls = _list(fsspec.filesystem("s3", **_s3fs_options(endpoint)))
+    inline = int(os.environ["BENCH_KERCHUNK_INLINE"])
+    singles = _parallel_map(option, functools.partial(_kerchunk_one, endpoint=endpoint,
+                                                      inline=inline), urls)
+    seconds = time.perf_counter() - started
+    (work / "singles.json").write_text(ujson.dumps(singles))  # for the next step, untimed
+    return {"seconds": seconds}
 
-    def one(url: str) -> dict:
-        with fsspec.open(url, "rb", **options) as f:
-            return SingleHdf5ToZarr(f, url, inline_threshold=300).translate()
 
-    # Threads, as kerchunk's docs suggest for many files (h5py serialises the parsing, the
-    # requests overlap).
-    with concurrent.futures.ThreadPoolExecutor(max(8, jobs * 4)) as pool:
-        singles = list(pool.map(one, urls))
-    scanned = time.perf_counter()
+def _parallel_map(option: str, function, items: list) -> list:
+    """``function`` over ``items``: ``serial``, ``threads[=N]``, ``processes[=N]`` (a
+    process pool) or ``dask`` (a dask.bag on its default scheduler, as kerchunk's docs do)."""
+    import concurrent.futures
+
+    kind, _, count = option.partition("=")
+    workers = int(count) if count else None
+    if kind == "serial":
+        return [function(item) for item in items]
+    if kind == "dask":
+        import dask.bag
+
+        return dask.bag.from_sequence(items, npartitions=workers or 2 * os.cpu_count()).map(
+            function).compute()
+    pools = {"threads": concurrent.futures.ThreadPoolExecutor,
+             "processes": concurrent.futures.ProcessPoolExecutor}
+    with pools[kind](workers) as pool:
+        return list(pool.map(function, items))
+
+
+def step_kerchunk_combine(work: Path, endpoint: str, option: str) -> dict:
+    import ujson
+    from kerchunk.combine import MultiZarrToZarr
+
+    singles = ujson.loads((work / "singles.json").read_text())
+    started = time.perf_counter()
     combined = MultiZarrToZarr(singles, concat_dims=["time"], identical_dims=["lat", "lon"],
-                               remote_protocol="s3", remote_options=options).translate()
-    (work / "kerchunk.json").write_text(ujson.dumps(combined))
-    done = time.perf_counter()
-    return {"seconds": done - started, "scan_seconds": scanned - started,
-            "combine_seconds": done - scanned, "sidecar_bytes": _size(work / "kerchunk.json"),
-            "chunks": _kerchunk_chunks(combined)}
+                               remote_protocol="s3",
+                               remote_options=_s3fs_options(endpoint)).translate()
+    (work / "combined.json").write_text(ujson.dumps(combined))
+    return {"seconds": time.perf_counter() - started,
+            **_kerchunk_sidecar(work / "combined.json")}
 
 
-def step_kerchunk_read(work: Path, endpoint: str, name: str = "kerchunk") -> dict:
+def _kerchunk_sidecar(path: Path) -> dict:
+    refs = json.loads(path.read_text())
+    refs = refs.get("refs", refs)
+    return {"sidecar_bytes": path.stat().st_size,
+            "chunks": sum(1 for key in refs if not key.rsplit("/", 1)[-1].startswith("."))}
+
+
+def step_kerchunk_read(work: Path, endpoint: str, option: str) -> dict:
     import xarray as xr
 
     started = time.perf_counter()
     ds = xr.open_dataset(
         "reference://", engine="zarr",
         backend_kwargs={"consolidated": False, "zarr_format": 2, "storage_options": {
-            "fo": str(work / f"{name}.json"), "remote_protocol": "s3",
+            "fo": str(work / "combined.json"), "remote_protocol": "s3",
             "remote_options": {**_s3fs_options(endpoint), "asynchronous": True},
             "asynchronous": True}})
-    return _read(ds, work, name, started)
+    return _read(ds, work, started)
 
 
-def step_virtualizarr_index(work: Path, endpoint: str, jobs: int) -> dict:
+def step_virtualizarr_scan_combine(work: Path, endpoint: str, option: str) -> dict:
+    import concurrent.futures
+
+    import fsspec
     from obspec_utils.registry import ObjectStoreRegistry
     from obstore.store import S3Store
     from virtualizarr import open_virtual_mfdataset
     from virtualizarr.parsers import HDFParser
 
+    parallel = {"serial": False, "dask": "dask", "lithops": "lithops",
+                "threads": concurrent.futures.ThreadPoolExecutor,
+                "processes": concurrent.futures.ProcessPoolExecutor}[option]
     started = time.perf_counter()
-    urls = _urls(endpoint)
+    urls = _list(fsspec.filesystem("s3", **_s3fs_options(endpoint)))
     store = S3Store(BUCKET, endpoint=endpoint, access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
                     secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-                    region=os.environ.get("AWS_REGION", "us-east-1"),
-                    client_options={"allow_http": True})
+                    region=os.environ["AWS_REGION"], client_options={"allow_http": True})
     registry = ObjectStoreRegistry({f"s3://{BUCKET}": store})
+    # As VirtualiZarr's docs combine along a dimension: nested, nothing compared that does
+    # not vary, the dimension coordinates loaded (small) so the result is self-describing.
     vds = open_virtual_mfdataset(urls, registry=registry, parser=HDFParser(),
-                                 parallel=concurrent.futures.ThreadPoolExecutor,
-                                 combine="nested", concat_dim="time", data_vars="minimal",
-                                 coords="minimal", compat="override",
+                                 parallel=parallel, combine="nested", concat_dim="time",
+                                 data_vars="minimal", coords="minimal", compat="override",
                                  loadable_variables=["time", "lat", "lon"])
-    combined = time.perf_counter()
-    vds.vz.to_kerchunk(str(work / "virtualizarr.json"), format="json")
+    opened = time.perf_counter()
+    vds.vz.to_kerchunk(str(work / "combined.json"), format="json")
     done = time.perf_counter()
-    return {"seconds": done - started, "scan_seconds": combined - started,
-            "combine_seconds": done - combined,
-            "sidecar_bytes": _size(work / "virtualizarr.json"),
-            "chunks": _kerchunk_chunks(json.loads((work / "virtualizarr.json").read_text()))}
+    return {"seconds": done - started, "open_seconds": opened - started,
+            "write_seconds": done - opened, **_kerchunk_sidecar(work / "combined.json")}
 
 
-def step_virtualizarr_read(work: Path, endpoint: str) -> dict:
-    return step_kerchunk_read(work, endpoint, "virtualizarr")
-
-
-def step_open_mfdataset_read(work: Path, endpoint: str) -> dict:
+def step_open_mfdataset_read(work: Path, endpoint: str, option: str) -> dict:
     import s3fs
     import xarray as xr
 
     started = time.perf_counter()
     fs = s3fs.S3FileSystem(**_s3fs_options(endpoint))
-    files = [fs.open(key, "rb") for key in sorted(fs.ls(f"{BUCKET}/{PREFIX}"))]
+    files = [fs.open(url, "rb") for url in _list(fs)]
     ds = xr.open_mfdataset(files, engine="h5netcdf", combine="by_coords",
-                           data_vars="minimal", coords="minimal", compat="override")
-    return _read(ds, work, "open_mfdataset", started)
+                           parallel=option == "dask")
+    return _read(ds, work, started)
 
 
-def _read(ds, work: Path, name: str, started: float) -> dict:
+def _read(ds, work: Path, started: float) -> dict:
+    """The point's series and the middle day's map of ``ds``, saved for the comparison."""
     opened = time.perf_counter()
-    series = np.asarray(ds["tas"][:, POINT[0], POINT[1]].values, dtype="f4")
+    series = ds["tas"][:, POINT[0], POINT[1]].values
     read_series = time.perf_counter()
-    day = np.asarray(ds["tas"][ds.sizes["time"] // 2].values, dtype="f4")
+    day = ds["tas"].isel(time=ds.sizes["time"] // 2).values
     done = time.perf_counter()
-    np.save(work / f"{name}-series.npy", series)
-    np.save(work / f"{name}-map.npy", day)
-    times = ds["time"].values
-    exact_times = bool((np.diff(times) > np.timedelta64(0)).all())
-    return {"open_seconds": opened - started, "series_seconds": read_series - opened,
-            "map_seconds": done - read_series, "seconds": done - started,
-            "times_increasing": exact_times}
+    np.savez(work / "values.npz", series=series, map=day, time=ds["time"].values)
+    return {"seconds": done - started, "open_seconds": opened - started,
+            "series_seconds": read_series - opened, "map_seconds": done - read_series}
 
 
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
-
-
-def _kerchunk_chunks(refs: dict) -> int:
-    return sum(1 for key in refs.get("refs", refs) if not key.rsplit("/", 1)[-1].startswith("."))
-
-
-STEPS = {
-    ("refindex", "index"): step_refindex_index,
-    ("refindex", "read"): step_refindex_read,
+STEP_FUNCTIONS = {
+    ("refindex", "scan"): step_refindex_scan,
     ("refindex", "combine"): step_refindex_combine,
-    ("kerchunk", "index"): step_kerchunk_index,
+    ("refindex", "scan --combine"): step_refindex_one_command,
+    ("refindex", "read"): step_refindex_read,
+    ("kerchunk", "scan"): step_kerchunk_scan,
+    ("kerchunk", "combine"): step_kerchunk_combine,
     ("kerchunk", "read"): step_kerchunk_read,
-    ("virtualizarr", "index"): step_virtualizarr_index,
-    ("virtualizarr", "read"): step_virtualizarr_read,
+    ("virtualizarr", "scan+combine"): step_virtualizarr_scan_combine,
+    ("virtualizarr", "read"): step_kerchunk_read,
     ("open_mfdataset", "read"): step_open_mfdataset_read,
 }
 
 
-def run_step(tool: str, step: str, work: Path, endpoint: str, jobs: int) -> None:
-    """In the step's own process: run it, print one JSON line with its figures and the
-    process's peak memory."""
+def run_step(tool: str, step: str, option: str, work: Path, endpoint: str) -> None:
+    """In the step's own process: run it, print one line of JSON with its figures and the
+    process's peak memory (MB), or with the error that stopped it."""
+    import logging
     import resource
 
-    function = STEPS[(tool, step)]
-    kwargs = {"jobs": jobs} if step == "index" else {}
-    result = function(work, endpoint, **kwargs)
+    # Cold s3fs clients left to the garbage collector: "Unclosed client session", noise.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    try:
+        result = STEP_FUNCTIONS[(tool, step)](work, endpoint, option)
+    except Exception as exc:  # a tool failing is a result: its first line goes in the table
+        first = (str(exc).strip().splitlines() or [""])[0]
+        result = {"error": f"{type(exc).__name__}: {first}"[:200]}
     peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    print("RESULT " + json.dumps({**result, "peak_mb": peak}))
+    print("RESULT " + json.dumps({**result, "peak_mb": peak}), flush=True)
 
 
-# --- the parent: server, link, runs, table ---------------------------------------------------
+# --- the parent: data, server, link, runs -----------------------------------------------------
 
-def measured_step(proxy, args, tool: str, step: str, work: Path) -> dict:
+class Tool:
+    """A tool as the run names it (``kerchunk:threads=16``): its name and parallel option."""
+
+    def __init__(self, spec: str) -> None:
+        self.name, _, option = spec.partition(":")
+        if self.name not in TOOLS:
+            raise SystemExit(f"unknown tool {self.name!r}: one of {', '.join(TOOLS)}")
+        self.option = option or PARALLEL.get(self.name, "")
+        self.label = f"{self.name}:{self.option}" if self.option else self.name
+
+
+def measured_step(proxy, args, tool: Tool, step: str, work: Path) -> dict:
+    """One step in a fresh process through the link: its figures, requests and bytes."""
     from benchmarks.s3_link import measure
 
-    def run():
-        return subprocess.run(
-            [sys.executable, __file__, "--step", tool, step, "--work", str(work),
-             "--endpoint", proxy.url, "--jobs", str(args.jobs)],
-            capture_output=True, text=True, timeout=args.timeout, cwd=ROOT)
+    env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "AWS_ENDPOINT_URL_S3": proxy.url,
+           "BENCH_KERCHUNK_INLINE": str(args.kerchunk_inline)}
+    command = [sys.executable, __file__, "--step", tool.name, step, tool.option or "-",
+               "--work", str(work), "--endpoint", proxy.url]
 
-    try:
-        link, done = measure(proxy, args.latency, args.bandwidth * 1e6 / 8, run)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {args.timeout} s"}
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": tail[:200]}
-    result = json.loads(lines[-1][len("RESULT "):])
-    if result.get("code") not in (None, 0):
-        return {"error": f"exit code {result['code']}: {done.stderr.strip()[-200:]}"}
-    return {**result, "requests": link.requests, "mb_down": link.bytes_down / MIB}
+    def run() -> tuple[int, str, str]:
+        # A session of its own, so that a hung step is killed with all it started.
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, cwd=ROOT, env=env, start_new_session=True)
+        try:
+            out, err = child.communicate(timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            return -1, "", f"timed out after {args.timeout:g} s"
+        return child.returncode, out, err
+
+    link, (code, out, err) = measure(proxy, args.latency, args.bandwidth * 1e6 / 8, run)
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    if not lines:
+        tail = [line for line in err.strip().splitlines() if line.strip()] or [f"exit {code}"]
+        return {"error": tail[-1][:200]}
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    return {**result, "requests": link.requests, "mb": (link.bytes_down + link.bytes_up) / MIB}
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace, tools: list[Tool]) -> None:
+    from benchmarks.daily_files import daily_files, reference_values, upload
     from benchmarks.s3_link import s3_behind_link
 
-    data = daily_files(args.files, ROOT / "benchmarks" / ".data" / f"combine-{args.files}")
-    expected = reference(data)
-    tools = [t for t in args.tools.split(",") if t]
-    with tempfile.TemporaryDirectory(prefix="refindex-combine-") as scratch, \
-            s3_behind_link(Path(scratch) / "s3", BUCKET) as (server, proxy):
-        upload(server, data)
-        _say(f"{len(data)} files, {sum(p.stat().st_size for p in data) / MIB:.0f} MiB, "
-             f"uploaded; {args.latency:g} ms, {args.bandwidth:g} Mbit/s")
-        results: dict[tuple[str, str], list[dict]] = {}
-        for repeat in range(args.repeat):
-            for tool in tools:
-                work = Path(scratch) / f"{tool}-{repeat}"
-                work.mkdir()
-                for step in [s for t, s in STEPS if t == tool]:
-                    _say(f"run {repeat + 1}: {tool} {step} ...")
-                    result = measured_step(proxy, args, tool, step, work)
-                    if step == "read" and "error" not in result:
-                        result["exact"] = _exact(work, tool, expected)
-                    results.setdefault((tool, step), []).append(result)
-                    _say(f"  {_brief(result)}")
-                    if "error" in result:
-                        break
-        report(results, tools, args)
+    data_dir = Path(args.data_dir or ROOT / "benchmarks" / ".data" / f"combine-{args.files}")
+    _say(f"writing or checking {args.files} files in {data_dir} ...")
+    paths = daily_files(args.files, data_dir)
+    expected = reference_values(paths, data_dir)
+    with tempfile.TemporaryDirectory(prefix="refindex-combine-") as scratch:
+        server_dir = data_dir.with_name(data_dir.name + "-s3") if args.keep else (
+            Path(scratch) / "s3")
+        with s3_behind_link(server_dir, BUCKET) as (server, proxy):
+            upload(server, paths, BUCKET, PREFIX)
+            _say(f"{len(paths)} files, {sum(p.stat().st_size for p in paths) / MIB:.0f} MiB "
+                 f"in s3://{BUCKET}/{PREFIX}; {args.latency:g} ms, {args.bandwidth:g} Mbit/s")
+            results = run_tools(proxy, args, tools, Path(scratch), expected)
+    report(results, args)
 
 
-def _exact(work: Path, tool: str, expected: dict) -> bool:
-    series = np.load(work / f"{tool}-series.npy")
-    day = np.load(work / f"{tool}-map.npy")
-    return bool(np.array_equal(series, expected["series"], equal_nan=True)
-                and np.array_equal(day, expected["map"], equal_nan=True))
+def run_tools(proxy, args, tools: list[Tool], scratch: Path, expected: dict) -> dict:
+    """Every step of every tool, ``args.repeat`` times (tools interleaved, so a busy moment
+    of the shared machine does not fall on one tool): {(label, step): [figures per run]}."""
+    results: dict[tuple[str, str], list[dict]] = {}
+    for repeat in range(args.repeat):
+        for tool in tools:
+            work = scratch / f"{tool.label.replace(':', '-')}-{repeat}"
+            work.mkdir()
+            for step in STEPS[tool.name]:
+                _say(f"run {repeat + 1}/{args.repeat}: {tool.label} {step} ...")
+                result = measured_step(proxy, args, tool, step, work)
+                if step == "read" and "error" not in result:
+                    result["exact"] = exact(np.load(work / "values.npz"), expected)
+                results.setdefault((tool.label, step), []).append(result)
+                _say(f"  {_brief(result)}")
+                if "error" in result:
+                    break  # the next steps need this one's output
+    return results
 
+
+def exact(values, expected: dict) -> bool:
+    """The values read equal the reference bit for bit (NaN where missing), with the same
+    dtype and shape, and the decoded times equal."""
+    same = all(values[key].dtype == expected[key].dtype
+               and values[key].shape == expected[key].shape for key in expected)
+    return same and all(np.array_equal(values[key], expected[key],
+                                       equal_nan=values[key].dtype.kind == "f")
+                        for key in expected)
+
+
+# --- the report --------------------------------------------------------------------------------
 
 def _median(runs: list[dict], key: str):
     values = [r[key] for r in runs if key in r]
     return statistics.median(values) if values else None
 
 
-def report(results: dict, tools: list[str], args: argparse.Namespace) -> None:
-    print(f"\n{args.files:,} daily files; {args.latency:g} ms, {args.bandwidth:g} Mbit/s; "
-          f"medians of {args.repeat}")
-    print(f"{'tool':16} {'step':8} {'seconds':>9} {'peak MB':>8} {'requests':>9} "
-          f"{'MB down':>8}  detail")
-    for (tool, step), runs in results.items():
+def _row(runs: list[dict]) -> dict | None:
+    """Medians of the runs of a step; None when any run failed."""
+    if not runs or any("error" in r for r in runs):
+        return None
+    keys = {key for r in runs for key in r if key != "exact"}
+    row = {key: _median(runs, key) for key in keys}
+    if any("exact" in r for r in runs):
+        row["exact"] = all(r.get("exact") for r in runs)
+    return row
+
+
+def _sum(rows: list[dict | None]) -> dict | None:
+    """Steps run one after the other: seconds, requests and bytes add, peaks do not."""
+    if any(r is None for r in rows):
+        return None
+    total = {key: sum(r[key] for r in rows) for key in ("seconds", "requests", "mb")}
+    total["peak_mb"] = max(r["peak_mb"] for r in rows)
+    for key in ("sidecar_bytes", "chunks"):
+        total.update({key: r[key] for r in rows if key in r})
+    return total
+
+
+def step_rows(results: dict) -> dict[str, dict[str, dict | str]]:
+    """The table's rows per step: {step title: {row name: medians, or why there are none}}."""
+    def get(label: str, step: str) -> dict | str:
+        runs = results.get((label, step), [])
         errors = [r["error"] for r in runs if "error" in r]
-        if errors:
-            print(f"{tool:16} {step:8} failed: {errors[0]}")
+        return f"failed: {errors[0]}" if errors else (_row(runs) or "not run")
+
+    labels = list(dict.fromkeys(label for label, _ in results))
+    table: dict[str, dict[str, dict | str]] = {
+        "(a) list + scan": {}, "(b) combine": {}, "(a)+(b) list + scan + combine": {},
+        "(c) open, point series, one day's map": {}}
+    scan, comb, both, read = table.values()
+    for label in labels:
+        name = label.partition(":")[0]
+        if name in ("refindex", "kerchunk"):
+            scan[label], comb[label] = get(label, "scan"), get(label, "combine")
+            parts = [scan[label], comb[label]]
+            both[label] = _sum(parts) if all(isinstance(p, dict) for p in parts) else next(
+                p for p in parts if isinstance(p, str))
+        if name == "refindex":
+            both["refindex (scan --combine)"] = get(label, "scan --combine")
+        if name == "virtualizarr":
+            both[label] = get(label, "scan+combine")
+        opened = get(label, "read")
+        if name == "open_mfdataset":
+            both[label] = ({"seconds": opened["open_seconds"], "note": "the open"}
+                           if isinstance(opened, dict) else opened)
+        read[label] = opened
+    return table
+
+
+def report(results: dict, args: argparse.Namespace) -> None:
+    print(f"\n{args.files:,} daily files; {args.latency:g} ms per request, "
+          f"{args.bandwidth:g} Mbit/s; medians of {args.repeat}")
+    table = step_rows(results)
+    for title, rows in table.items():
+        if not rows:
             continue
-        detail = []
-        for key in ("scan_seconds", "combine_seconds", "open_seconds", "series_seconds",
-                    "map_seconds"):
-            if _median(runs, key) is not None:
-                detail.append(f"{key.removesuffix('_seconds')} {_median(runs, key):.2f} s")
-        if _median(runs, "sidecar_bytes"):
-            size, chunks = _median(runs, "sidecar_bytes"), _median(runs, "chunks")
-            detail.append(f"sidecar {size:,.0f} B, {size / max(chunks, 1):.1f} B/chunk")
-        if any("exact" in r for r in runs):
-            detail.append("exact" if all(r.get("exact") for r in runs) else "WRONG VALUES")
-        print(f"{tool:16} {step:8} {_median(runs, 'seconds'):9.2f} "
-              f"{_median(runs, 'peak_mb'):8.0f} {_median(runs, 'requests'):9.0f} "
-              f"{_median(runs, 'mb_down'):8.1f}  {'; '.join(detail)}")
-    _ratios(results)
-
-
-def _ratios(results: dict) -> None:
-    def total(tool: str, steps: tuple[str, ...]) -> float | None:
-        runs = [results.get((tool, s)) for s in steps]
-        if any(r is None or any("error" in x for x in r) for r in runs):
-            return None
-        return sum(_median(r, "seconds") for r in runs)
-
-    ours = total("refindex", ("index",))  # scan --combine: listing, scanning and combining
-    ours_peak = _median(results.get(("refindex", "index"), []), "peak_mb") or 0
-    ours_series = _median(results.get(("refindex", "read"), []), "series_seconds")
+        print(f"\n{title}\n{'tool':28} {'seconds':>8} {'peak MB':>8} {'requests':>8} "
+              f"{'MB moved':>8} {'sidecar B':>10} {'B/chunk':>7} {'values':>6}  detail")
+        for name, row in rows.items():
+            if isinstance(row, str):
+                verdict = "not available" if name.startswith("refindex") else row
+                print(f"{name:28} {verdict}" + (f" ({row})" if verdict != row else ""))
+                continue
+            print(f"{name:28} {row['seconds']:8.2f} " + " ".join(_cells(row)))
     print()
-    for tool in ("kerchunk", "virtualizarr"):
-        theirs = total(tool, ("index",))
-        if ours and theirs:
-            peak = _median(results[(tool, "index")], "peak_mb")
-            print(f"scan + combine: refindex {ours:.1f} s vs {tool} {theirs:.1f} s = "
-                  f"{theirs / ours:.1f}x faster; peak memory {ours_peak:.0f} vs {peak:.0f} MB "
-                  f"= 1/{peak / max(ours_peak, 1):.1f}")
-    for tool in ("open_mfdataset", "kerchunk", "virtualizarr"):
-        theirs = _median(results.get((tool, "read"), []), "series_seconds")
-        if ours_series and theirs:
-            extra = ""
-            if tool == "open_mfdataset":
-                opened = _median(results[(tool, "read")], "open_seconds")
-                ours_open = _median(results[("refindex", "read")], "open_seconds")
-                extra = (f"; open + series {opened + theirs:.2f} s vs "
-                         f"{ours_open + ours_series:.2f} s = "
-                         f"{(opened + theirs) / (ours_open + ours_series):.1f}x")
-            print(f"point time series: refindex {ours_series:.2f} s vs {tool} {theirs:.2f} s "
-                  f"= {theirs / ours_series:.1f}x{extra}")
+    for line in ratios(table):
+        print(line)
+
+
+def _cells(row: dict) -> list[str]:
+    def num(key: str, width: int, form: str) -> str:
+        return f"{row[key]:{width}{form}}" if row.get(key) is not None else f"{'-':>{width}}"
+
+    size, chunks = row.get("sidecar_bytes"), row.get("chunks")
+    values = "" if "exact" not in row else ("exact" if row["exact"] else "WRONG")
+    detail = [f"{key.removesuffix('_seconds').replace('_', ' ')} {row[key]:.3f} s"
+              for key in ("load_index_seconds", "open_seconds", "series_seconds",
+                          "map_seconds", "write_seconds") if row.get(key) is not None]
+    if row.get("note"):
+        detail.append(f"{row['note']}; requests, bytes and memory under (c)")
+    return [num("peak_mb", 8, ".0f"), num("requests", 8, ".0f"), num("mb", 8, ".1f"),
+            num("sidecar_bytes", 10, ",.0f"),
+            f"{size / chunks:7.1f}" if size and chunks else f"{'-':>7}", f"{values:>6}",
+            " " + "; ".join(detail)]
+
+
+def ratios(table: dict) -> list[str]:
+    """The figures the targets name: refindex against each tool."""
+    scan, _, both, read = (table[key] for key in table)
+    ours = {name: row for name, row in both.items() if name.startswith("refindex")}
+    lines = []
+    for our_name, mine in ours.items():
+        if not isinstance(mine, dict):
+            continue
+        for name, theirs in both.items():
+            if name.startswith(("kerchunk", "virtualizarr")) and isinstance(theirs, dict):
+                speed, memory = theirs["seconds"] / mine["seconds"], (
+                    theirs["peak_mb"] / mine["peak_mb"])
+                lines.append(
+                    f"scan + combine, {our_name} vs {name}: {speed:.1f}x faster "
+                    f"(target 10x: {_met(speed >= 10)}); peak memory 1/{memory:.1f} "
+                    f"(target 1/10: {_met(memory >= 10)})")
+    mine = next((row for name, row in read.items() if name.startswith("refindex")), None)
+    if isinstance(mine, dict):
+        for name, theirs in read.items():
+            if name.startswith("refindex") or not isinstance(theirs, dict):
+                continue
+            speed = theirs["series_seconds"] / mine["series_seconds"]
+            opened = (theirs["open_seconds"] + theirs["series_seconds"]) / (
+                mine["open_seconds"] + mine["series_seconds"])
+            target = f" (target 10x: {_met(speed >= 10)})" if "open_mfdataset" in name else ""
+            lines.append(f"point series, refindex vs {name}: {speed:.1f}x faster{target}; "
+                         f"open + series {opened:.1f}x")
+        combined = next((row for name, row in both.items() if name == "refindex"), None)
+        if isinstance(combined, dict):
+            per_chunk = combined["sidecar_bytes"] / combined["chunks"]
+            lines.append(f"combined sidecar: {combined['sidecar_bytes']:,.0f} B for "
+                         f"{combined['chunks']:,.0f} chunks = {per_chunk:.2f} B/chunk (target "
+                         f"8: {_met(per_chunk <= 8)}); load_index "
+                         f"{mine['load_index_seconds']:.3f} s (target 0.1 s: "
+                         f"{_met(mine['load_index_seconds'] <= 0.1)})")
+    return lines
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
 
 def _brief(result: dict) -> str:
     if "error" in result:
         return f"failed: {result['error']}"
-    return ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+    return ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                      for k, v in result.items())
 
 
@@ -434,25 +526,35 @@ def _say(text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--files", type=int, default=1000)
-    parser.add_argument("--latency", type=float, default=20.0, help="ms per request")
-    parser.add_argument("--bandwidth", type=float, default=1000.0, help="Mbit/s each way")
+    parser.add_argument("--files", type=int, default=1000, help="daily files (default 1000)")
+    parser.add_argument("--data-dir", help="where the files are kept (default "
+                                           "benchmarks/.data/combine-<files>)")
+    parser.add_argument("--latency", type=float, default=20.0, help="ms per request (20)")
+    parser.add_argument("--bandwidth", type=float, default=1000.0,
+                        help="Mbit/s each way (1000)")
     parser.add_argument("--repeat", type=int, default=None,
-                        help="runs per tool (default 3 up to 2,000 files, else 1)")
-    parser.add_argument("--tools", default=",".join(TOOLS))
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help="worker processes (refindex) / threads per core (kerchunk)")
+                        help="runs per tool, medians reported (default 3 up to 2,000 files, "
+                             "else 1)")
+    parser.add_argument("--tools", default=",".join(TOOLS),
+                        help="comma-separated, each TOOL or TOOL:PARALLEL (serial, threads[=N],"
+                             " processes[=N], dask; VirtualiZarr also lithops)")
+    parser.add_argument("--kerchunk-inline", type=int, default=300, metavar="BYTES",
+                        help="SingleHdf5ToZarr's inline_threshold (default 300)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per step")
-    parser.add_argument("--step", nargs=2, metavar=("TOOL", "STEP"), help=argparse.SUPPRESS)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the S3 server's data next to the files (no upload next time)")
+    parser.add_argument("--step", nargs=3, metavar=("TOOL", "STEP", "OPTION"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:
-        run_step(*args.step, Path(args.work), args.endpoint, args.jobs)
+        tool, step, option = args.step
+        run_step(tool, step, "" if option == "-" else option, Path(args.work), args.endpoint)
         return
     if args.repeat is None:
         args.repeat = 3 if args.files <= 2000 else 1
-    run(args)
+    run(args, [Tool(spec) for spec in args.tools.split(",") if spec])
 
 
 if __name__ == "__main__":

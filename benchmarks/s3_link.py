@@ -21,12 +21,14 @@ _T = TypeVar("_T")
 
 @contextlib.contextmanager
 def s3_behind_link(directory: Path, bucket: str) -> Iterator[tuple[EmbeddedS3, CountingProxy]]:
-    """A fresh S3 server keeping its data in ``directory``, with ``bucket`` made, and the
-    proxy clients reach it through. Credentials go to the environment (AWS_*), the endpoint
-    does not: each client is given the proxy's."""
+    """An S3 server keeping its data in ``directory``, with ``bucket`` made (unless the
+    directory has it from an earlier run), and the proxy clients reach it through.
+    Credentials go to the environment (AWS_*), the endpoint does not: each client is given
+    the proxy's."""
     with EmbeddedS3(directory) as server:
         os.environ.update({k: v for k, v in server.env().items() if "ENDPOINT" not in k})
-        server.create_bucket(bucket)
+        if bucket not in {b["Name"] for b in server.client().list_buckets()["Buckets"]}:
+            server.create_bucket(bucket)
         host, port = server.endpoint_url.removeprefix("http://").split(":")
         with CountingProxy(host, int(port)) as proxy:
             yield server, proxy
