@@ -85,16 +85,20 @@ def _scaled(path) -> None:
         f["tas"][:] = f["tas"][:] * 2
 
 
-def test_an_interrupted_scan_resumes_where_it_stopped(daily_on_s3, tmp_path):
-    prefix, local = daily_on_s3
-    coll = tmp_path / "coll"
-
+def scan_interrupted_after(members: int, prefix: str, coll) -> None:
+    """A scan of ``prefix`` into ``coll`` interrupted (Ctrl-C) once ``members`` are done."""
     def interrupt(stage, done, total):
-        if done == 3:
+        if done == members:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         scan_collection([prefix], coll, read_options=FAST, jobs=1, progress=interrupt)
+
+
+def test_an_interrupted_scan_resumes_where_it_stopped(daily_on_s3, tmp_path):
+    prefix, local = daily_on_s3
+    coll = tmp_path / "coll"
+    scan_interrupted_after(3, prefix, coll)
     assert not (coll / MANIFEST).exists() and (coll / LOG).exists()
     report = scan_collection([prefix], coll, read_options=FAST, jobs=1, combine_options=TIME)
     assert (report.kept, report.scanned) == (3, 5)
@@ -105,13 +109,7 @@ def test_an_interrupted_scan_resumes_where_it_stopped(daily_on_s3, tmp_path):
 def test_a_torn_log_line_loses_only_that_member(daily_on_s3, tmp_path):
     prefix, _ = daily_on_s3
     coll = tmp_path / "coll"
-
-    def interrupt(stage, done, total):
-        if done == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        scan_collection([prefix], coll, read_options=FAST, jobs=1, progress=interrupt)
+    scan_interrupted_after(2, prefix, coll)
     with open(coll / LOG, "a") as log:
         log.write('{"member": {"url": "s3://')  # killed while writing
     report = scan_collection([prefix], coll, read_options=FAST, jobs=1)
