@@ -6,8 +6,8 @@ xr.open_mfdataset, on the same files in S3 (SeaweedFS behind the latency proxy),
     python benchmarks/combine.py --files 1000 --tools kerchunk:serial,kerchunk:threads=16
     python benchmarks/combine.py --files 10000 --tools refindex,virtualizarr --keep
 
-Steps, each tool cold in a process of its own (peak memory: that process's maximum resident
-size plus its largest child's), timed inside it (imports excluded, the same for every tool):
+Steps, each tool cold in a process of its own (peak memory: that process's high-water mark
+plus each of its children's), timed inside it (imports excluded, the same for every tool):
 (a) list the prefix and scan every file, (b) combine them into one dataset, (c) open the
 result, read one point's full time series (one chunk of every member) and the middle day's
 map. refindex: ``refindex scan`` then ``refindex combine`` (and ``scan --combine``, the one
@@ -43,12 +43,20 @@ from benchmarks.daily_files import POINT  # noqa: E402
 
 BUCKET, PREFIX = "bench", "daily/"
 TOOLS = ("refindex", "kerchunk", "virtualizarr", "open_mfdataset")
-# The fastest way each competitor works in parallel, from --files 100 runs of every option
-# (see the module docstring); refindex parallelises by itself (a worker per core).
-PARALLEL = {"kerchunk": "threads=16", "virtualizarr": "threads", "open_mfdataset": "dask"}
-STEPS = {"refindex": ("scan", "combine", "scan --combine", "read"),
+# The fastest way each competitor works in parallel on this 2-core machine, from --files 100
+# runs of every option (medians of 3, scan + combine): kerchunk 4.9 s with 4 processes
+# (5.6 s with 6, 6.4 s serial, 6.6 s in 16 threads: h5py holds its lock while it reads through
+# the Python file object, so threads do not overlap; 11.9 s on dask.bag's processes);
+# VirtualiZarr 9.3 s in 16 threads (10.1 s in its default 6, 12.1 s in processes, 13.4 s with
+# "dask", 18.6 s serial; lithops is not installed); open_mfdataset opens in 5.0 s with
+# parallel=True (6.6 s without). refindex parallelises by itself (a worker per core).
+PARALLEL = {"kerchunk": "processes=4", "virtualizarr": "threads=16", "open_mfdataset": "dask"}
+STEPS = {"refindex": ("scan", "combine", "read", "scan --combine"),
          "kerchunk": ("scan", "combine", "read"), "virtualizarr": ("scan+combine", "read"),
          "open_mfdataset": ("read",)}
+NEEDS = {("refindex", "combine"): "scan", ("refindex", "read"): "combine",  # what a step
+         ("kerchunk", "combine"): "scan", ("kerchunk", "read"): "combine",  # reads
+         ("virtualizarr", "read"): "scan+combine"}
 MIB = 2**20
 
 
@@ -103,15 +111,16 @@ def _sidecar(path: Path) -> dict:
 
 
 def step_refindex_read(work: Path, endpoint: str, option: str) -> dict:
-    import refindex
     import xarray as xr
+
+    import refindex
 
     path = work / "combined.refs"
     started = time.perf_counter()
     refindex.load_index(path)
     loaded = time.perf_counter()
     ds = xr.open_dataset(path, engine="refindex", storage_options={"endpoint_url": endpoint})
-    return {"load_index_seconds": loaded - started, **_read(ds, work, time.perf_counter())}
+    return {"load_index_seconds": loaded - started, **_read(ds, work, loaded)}
 
 
 def _kerchunk_one(url: str, endpoint: str, inline: int) -> dict:
@@ -203,9 +212,11 @@ def step_virtualizarr_scan_combine(work: Path, endpoint: str, option: str) -> di
     from virtualizarr import open_virtual_mfdataset
     from virtualizarr.parsers import HDFParser
 
+    kind, _, count = option.partition("=")
     parallel = {"serial": False, "dask": "dask", "lithops": "lithops",
-                "threads": concurrent.futures.ThreadPoolExecutor,
-                "processes": concurrent.futures.ProcessPoolExecutor}[option]
+                "threads": _thread_pool(int(count)) if count else (
+                    concurrent.futures.ThreadPoolExecutor),
+                "processes": concurrent.futures.ProcessPoolExecutor}[kind]
     started = time.perf_counter()
     urls = _list(fsspec.filesystem("s3", **_s3fs_options(endpoint)))
     store = S3Store(BUCKET, endpoint=endpoint, access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
@@ -223,6 +234,17 @@ def step_virtualizarr_scan_combine(work: Path, endpoint: str, option: str) -> di
     done = time.perf_counter()
     return {"seconds": done - started, "open_seconds": opened - started,
             "write_seconds": done - opened, **_kerchunk_sidecar(work / "combined.json")}
+
+
+def _thread_pool(workers: int) -> type:
+    """A ThreadPoolExecutor class of ``workers`` threads (VirtualiZarr takes a class)."""
+    import concurrent.futures
+
+    class Pool(concurrent.futures.ThreadPoolExecutor):
+        def __init__(self, max_workers: int | None = None, **kwargs) -> None:
+            super().__init__(max_workers or workers, **kwargs)
+
+    return Pool
 
 
 def step_open_mfdataset_read(work: Path, endpoint: str, option: str) -> dict:
@@ -267,7 +289,6 @@ def run_step(tool: str, step: str, option: str, work: Path, endpoint: str) -> No
     """In the step's own process: run it, print one line of JSON with its figures and the
     process's peak memory (MB), or with the error that stopped it."""
     import logging
-    import resource
 
     # Cold s3fs clients left to the garbage collector: "Unclosed client session", noise.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
@@ -276,9 +297,56 @@ def run_step(tool: str, step: str, option: str, work: Path, endpoint: str) -> No
     except Exception as exc:  # a tool failing is a result: its first line goes in the table
         first = (str(exc).strip().splitlines() or [""])[0]
         result = {"error": f"{type(exc).__name__}: {first}"[:200]}
-    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    print("RESULT " + json.dumps({**result, "peak_mb": peak}), flush=True)
+    print("RESULT " + json.dumps({**result, "peak_mb": _high_water(os.getpid()) / MIB}),
+          flush=True)
+
+
+def _high_water(pid: int) -> int:
+    """Peak resident bytes of process ``pid`` (VmHWM; 0 once it is gone). Not getrusage's
+    ru_maxrss: Linux carries that over exec from the process that forked, so a step started
+    by a parent of 400 MB would report at least 400 MB."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            line = next(line for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return 0
+    return int(line.split()[1]) * 1024
+
+
+class DescendantsPeak:
+    """The peak memory of the processes a step starts (worker processes, pools), each its
+    high-water mark sampled every ``interval`` seconds while it runs, summed (bytes)."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        import threading
+
+        self._pid, self._interval, self._peaks = pid, interval, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> DescendantsPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def bytes(self) -> int:
+        return sum(self._peaks.values())
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.wait(self._interval):
+            try:
+                children = psutil.Process(self._pid).children(recursive=True)
+            except psutil.Error:
+                return
+            for child in children:
+                peak = _high_water(child.pid)
+                self._peaks[child.pid] = max(self._peaks.get(child.pid, 0), peak)
 
 
 # --- the parent: data, server, link, runs -----------------------------------------------------
@@ -307,21 +375,27 @@ def measured_step(proxy, args, tool: Tool, step: str, work: Path) -> dict:
         # A session of its own, so that a hung step is killed with all it started.
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True, cwd=ROOT, env=env, start_new_session=True)
-        try:
-            out, err = child.communicate(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.communicate()
-            return -1, "", f"timed out after {args.timeout:g} s"
-        return child.returncode, out, err
+        with DescendantsPeak(child.pid) as descendants:
+            try:
+                out, err = child.communicate(timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.communicate()
+                return -1, "", f"timed out after {args.timeout:g} s", 0
+            except BaseException:  # interrupted: leave no step running
+                os.killpg(child.pid, signal.SIGKILL)
+                raise
+        return child.returncode, out, err, descendants.bytes
 
-    link, (code, out, err) = measure(proxy, args.latency, args.bandwidth * 1e6 / 8, run)
+    link, (code, out, err, children) = measure(proxy, args.latency, args.bandwidth * 1e6 / 8,
+                                               run)
     lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
     if not lines:
         tail = [line for line in err.strip().splitlines() if line.strip()] or [f"exit {code}"]
         return {"error": tail[-1][:200]}
     result = json.loads(lines[-1].removeprefix("RESULT "))
-    return {**result, "requests": link.requests, "mb": (link.bytes_down + link.bytes_up) / MIB}
+    return {**result, "peak_mb": result["peak_mb"] + children / MIB,
+            "requests": link.requests, "mb": (link.bytes_down + link.bytes_up) / MIB}
 
 
 def run(args: argparse.Namespace, tools: list[Tool]) -> None:
@@ -351,7 +425,11 @@ def run_tools(proxy, args, tools: list[Tool], scratch: Path, expected: dict) -> 
         for tool in tools:
             work = scratch / f"{tool.label.replace(':', '-')}-{repeat}"
             work.mkdir()
+            failed = set()
             for step in STEPS[tool.name]:
+                if NEEDS.get((tool.name, step)) in failed:
+                    failed.add(step)
+                    continue
                 _say(f"run {repeat + 1}/{args.repeat}: {tool.label} {step} ...")
                 result = measured_step(proxy, args, tool, step, work)
                 if step == "read" and "error" not in result:
@@ -359,7 +437,7 @@ def run_tools(proxy, args, tools: list[Tool], scratch: Path, expected: dict) -> 
                 results.setdefault((tool.label, step), []).append(result)
                 _say(f"  {_brief(result)}")
                 if "error" in result:
-                    break  # the next steps need this one's output
+                    failed.add(step)
     return results
 
 
@@ -397,8 +475,8 @@ def _sum(rows: list[dict | None]) -> dict | None:
         return None
     total = {key: sum(r[key] for r in rows) for key in ("seconds", "requests", "mb")}
     total["peak_mb"] = max(r["peak_mb"] for r in rows)
-    for key in ("sidecar_bytes", "chunks"):
-        total.update({key: r[key] for r in rows if key in r})
+    for row in rows:
+        total.update({key: row[key] for key in ("sidecar_bytes", "chunks") if key in row})
     return total
 
 
@@ -538,8 +616,11 @@ def main() -> None:
     parser.add_argument("--tools", default=",".join(TOOLS),
                         help="comma-separated, each TOOL or TOOL:PARALLEL (serial, threads[=N],"
                              " processes[=N], dask; VirtualiZarr also lithops)")
-    parser.add_argument("--kerchunk-inline", type=int, default=300, metavar="BYTES",
-                        help="SingleHdf5ToZarr's inline_threshold (default 300)")
+    # kerchunk's examples use 300; a time chunk here is 4,096 bytes, and MultiZarrToZarr
+    # then fetches it twice per file, one file after another (100 files: +5 s). Inlined, as
+    # refindex inlines coordinates, it needs none: kerchunk at its fastest.
+    parser.add_argument("--kerchunk-inline", type=int, default=5000, metavar="BYTES",
+                        help="SingleHdf5ToZarr's inline_threshold (default 5000)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per step")
     parser.add_argument("--keep", action="store_true",
                         help="keep the S3 server's data next to the files (no upload next time)")
