@@ -22,7 +22,7 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
-from refindex.assemble import ChunkCodec, DecodedChunks, chunk_request, read_region
+from refindex.assemble import DecodedChunks, chunk_request, codec_for, read_region
 from refindex.codecs.fast_zlib import fast_codecs
 from refindex.errors import (
     FetchError,
@@ -69,7 +69,6 @@ class ReferenceStore(Store):
         self._prefetches: set[asyncio.Future] = set()
         self.decoded = DecodedChunks(self.options.decoded_cache_size)
         """Decoded chunks of the arrays this store re-tiles (see ``retiled_zarray``)."""
-        self._codecs: dict[str, ChunkCodec] = {}
         _raise_zarr_concurrency(_concurrency_for(index, self.options.zarr_concurrency))
 
     def __getstate__(self) -> dict:
@@ -213,15 +212,9 @@ class ReferenceStore(Store):
         region = _retiled_region(node, coords)
         if region is None:
             return None
-        codec = self._codecs.get(node.path)
-        if codec is None:
-            codec = self._codecs[node.path] = ChunkCodec(node.zarray)
-
-        async def fetch(refs: list[ChunkRef]) -> list[bytes]:
-            requests = [self._range_request(ref, None) for ref in refs]
-            return await self._fetch(requests, [node.chunk_key(coords)] * len(requests))
-
-        data = await read_region(node, region, fetch, self.decoded, codec)
+        codec = codec_for(node.zarray)
+        data = await read_region(node, region, self._chunk_fetch(node.chunk_key(coords)),
+                                 self.decoded, codec)
         if data is None:
             return None
         chunk = codec.filled(tuple(node.zarray["chunks"]))
@@ -235,19 +228,19 @@ class ReferenceStore(Store):
         from refindex.io.loop import run_sync
 
         node = self.index.arrays[path]
-        codec = self._codecs.get(path)
-        if codec is None:
-            codec = self._codecs[path] = ChunkCodec(node.zarray)
+        codec = codec_for(node.zarray)
+        out = codec.filled(tuple(s.stop - s.start for s in region))
+        return run_sync(read_region(node, region, self._chunk_fetch(path), self.decoded, codec,
+                                    out))
 
-        async def read() -> np.ndarray:
-            async def fetch(refs: list[ChunkRef]) -> list[bytes]:
-                requests = [self._range_request(ref, None) for ref in refs]
-                return await self._fetch(requests, [path] * len(requests))
+    def _chunk_fetch(self, where: str):
+        """A ``refindex.assemble.Fetch`` of this store's chunks through its batcher, failures
+        named by ``where`` (the key or array read)."""
+        async def fetch(refs: list[ChunkRef]) -> list[bytes]:
+            requests = [self._range_request(ref, None) for ref in refs]
+            return await self._fetch(requests, [where] * len(requests))
 
-            out = codec.filled(tuple(s.stop - s.start for s in region))
-            return await read_region(node, region, fetch, self.decoded, codec, out)
-
-        return run_sync(read())
+        return fetch
 
     async def _fetch(self, requests: list[RangeRequest], keys: list[str]) -> list[bytes]:
         try:

@@ -97,8 +97,8 @@ def _scan(sources, directory, from_file, options, read_options, jobs, client, fa
                                       "that recorded some")
     if combine_options is None and "combine" in settings:
         combine_options = _combine_options(settings["combine"])
-    listed = _identified(expand_sources(list(sources), ReadEngine(read_options),
-                                        from_file=from_file), read_options)
+    engine = ReadEngine(read_options)
+    listed = _identified(expand_sources(list(sources), engine, from_file=from_file), engine)
     report = CollectionReport(folder.path, listed=len(listed))
     members: dict[str, MemberRecord] = {}
     todo = []
@@ -146,14 +146,13 @@ def _take(result: MemberResult, folder: CollectionDirectory, members: dict, fail
     report.skipped.extend(f"{result.source.url}: {s}" for s in result.skipped)
 
 
-def _identified(sources: list[Source], read_options: ReadOptions) -> list[Source]:
+def _identified(sources: list[Source], engine: ReadEngine) -> list[Source]:
     """``sources`` with size and identity: what a listing did not say is asked (one HEAD
     each, in parallel); local directories (Zarr stores) keep none and are always scanned."""
     unknown = [i for i, s in enumerate(sources)
                if s.size is None and not os.path.isdir(s.url)]
     if not unknown:
         return sources
-    engine = ReadEngine(read_options)
 
     async def ask(i: int):
         try:

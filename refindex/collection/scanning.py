@@ -17,14 +17,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import itertools
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from refindex.index import Source
-from refindex.io import ObjectInfo, RangeRequest, ReadEngine, ReadOptions
+from refindex.assemble import chunk_request
+from refindex.index import ChunkRef, Source
+from refindex.io import ObjectInfo, ReadEngine, ReadOptions
 from refindex.io.loop import background_loop
 from refindex.io.urls import is_local
 from refindex.scan import ScanOptions, scan
@@ -59,12 +61,9 @@ def iter_members(sources: Sequence[Source], options: ScanOptions, read_options: 
                  window: int = WINDOW) -> Iterator[MemberResult]:
     """``scan_members``, yielding each result as soon as it is there."""
     engine = _engine(read_options)
-    pending: deque = deque()
     upcoming = iter(sources)
-    for source in upcoming:
-        pending.append((source, _prefetch(engine, source)))
-        if len(pending) >= window:
-            break
+    pending = deque((source, _prefetch(engine, source))
+                    for source in itertools.islice(upcoming, window))
     while pending:
         source, head = pending.popleft()
         following = next(upcoming, None)
@@ -90,10 +89,9 @@ def _prefetch(engine: ReadEngine, source: Source) -> concurrent.futures.Future |
     """The first block of a remote member of known size, being fetched."""
     if is_local(source.url) or source.size is None or source.size == 0:
         return None
-    length = min(engine.options.block_size, source.size)
-    request = RangeRequest(source.url, 0, length, etag=source.etag, size=source.size,
-                           last_modified=source.last_modified)
-    return asyncio.run_coroutine_threadsafe(engine.read([request]), background_loop())
+    first = ChunkRef(0, 0, min(engine.options.block_size, source.size))
+    return asyncio.run_coroutine_threadsafe(engine.read([chunk_request(source, first)]),
+                                            background_loop())
 
 
 def _scan_one(source: Source, head: concurrent.futures.Future | None, options: ScanOptions,

@@ -45,7 +45,6 @@ def combine(members: Sequence[MemberInput], options: CombineOptions | None = Non
     wanted = list(options.concat_dims) if options.concat_dims else None
     infos = summarize(loaded, wanted, engine)
     problems: list[str] = []
-    generators = {_generator_name(loaded, info) for info in infos[:1]}
     dims = combined_dims(infos, options, problems)
     plans = plan_arrays(infos, dims, problems)
     groups = _group_attrs(infos, dims, options.attrs, problems)
@@ -59,16 +58,14 @@ def combine(members: Sequence[MemberInput], options: CombineOptions | None = Non
         raise CombineError(problems)
     index = builder.index()
     index.groups = groups
-    index.generator = {"name": generators.pop(), "version": __version__,
+    # The first member's generator: its name says what fill values mean (refindex or
+    # kerchunk conventions), which the combined dataset keeps.
+    index.generator = {"name": infos[0].generator, "version": __version__,
                        "combined_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     index.combined = {"members": len(infos),
                       "dims": {d.name: {"kind": d.kind, "length": d.length,
                                         "positions": d.count} for d in dims}}
     return index
-
-
-def _generator_name(members: Members, info: MemberInfo) -> str:
-    return members.load(info.number).generator.get("name") or "refindex"
 
 
 def _group_attrs(infos: Sequence[MemberInfo], dims, policy: str,

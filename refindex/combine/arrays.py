@@ -17,11 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from refindex.combine import times
-from refindex.combine.dims import CombinedDim, _listed
+from refindex.combine.dims import CombinedDim, listed
 from refindex.combine.members import DIMENSIONS, ArrayInfo, MemberInfo
 from refindex.grid import AxisChunks, ChunkGrid
-
-ROLES = ("table", "coordinate", "rewrite")
 
 
 @dataclass
@@ -108,17 +106,17 @@ def _plan_array(path: str, members: list[MemberInfo], dims: list[CombinedDim],
         where = [", ".join(f"{d}={by_name[d].label(p)}" for d, p in zip(along, key,
                                                                            strict=True))
                  for key in missing]
-        problems.append(f"{path}: no member holds it at {_listed(where, 3)}")
+        problems.append(f"{path}: no member holds it at {listed(where, 3)}")
         return None
     new = tuple(d for d in along if by_name[d].kind == "new")
     role = "coordinate" if (path in by_name and by_name[path].kind == "concat") else "table"
-    if role == "table" and _needs_rewrite(path, members, by_name):
+    if role == "table" and _needs_rewrite(path, members):
         role = "rewrite"
     reference = tiles[min(tiles)][0] if tiles else members[0].number
     return ArrayPlan(path, role, new + first.dims, along, tiles, reference)
 
 
-def _needs_rewrite(path: str, members: list[MemberInfo], dims: dict[str, CombinedDim]) -> bool:
+def _needs_rewrite(path: str, members: list[MemberInfo]) -> bool:
     """Whether the array holds CF times whose units differ between members."""
     units = {effective_units(m, path) for m in members}
     return len(units) > 1 and any(times.is_time_units(u) for u in units)
@@ -126,12 +124,18 @@ def _needs_rewrite(path: str, members: list[MemberInfo], dims: dict[str, Combine
 
 def effective_units(member: MemberInfo, path: str) -> str | None:
     """The array's ``units``, or, for a bounds variable without one, its coordinate's."""
+    return effective_attr(member, path, "units")
+
+
+def effective_attr(member: MemberInfo, path: str, name: str):
+    """Attribute ``name`` of the array, or, for a bounds variable without it, of the
+    coordinate it bounds (CF: bounds inherit their coordinate's units and calendar)."""
     array = member.arrays[path]
-    if "units" in array.attrs:
-        return array.attrs["units"]
+    if name in array.attrs:
+        return array.attrs[name]
     for other, info in member.arrays.items():
         if info.attrs.get("bounds") == path.rsplit("/", 1)[-1] and other != path:
-            return info.attrs.get("units")
+            return info.attrs.get(name)
     return None
 
 
@@ -141,7 +145,7 @@ def _check_and_lay_out(plan: ArrayPlan, members: dict[int, MemberInfo],
     ``zarray`` and attributes."""
     reference = members[plan.reference].arrays[plan.path]
     held = [(key, members[n]) for key, numbers in sorted(plan.tiles.items()) for n in numbers]
-    _compare_decoding(plan, reference, held, problems)
+    _compare_decoding(plan, members[plan.reference].name, reference, held, problems)
     by_name = {d.name: d for d in dims}
     axes = []
     for d in plan.along:
@@ -160,7 +164,7 @@ def _check_and_lay_out(plan: ArrayPlan, members: dict[int, MemberInfo],
     plan.attr_dtypes = dict(reference.attr_dtypes)
 
 
-def _compare_decoding(plan: ArrayPlan, reference: ArrayInfo,
+def _compare_decoding(plan: ArrayPlan, reference_name: str, reference: ArrayInfo,
                       held: list[tuple[tuple[int, ...], MemberInfo]],
                       problems: list[str]) -> None:
     """Every member's dtype, codecs, fill value, order and CF attributes must be the
@@ -173,17 +177,12 @@ def _compare_decoding(plan: ArrayPlan, reference: ArrayInfo,
         fields.append((name, lambda d, name=name: (d["cf"].get(name), d["cf_types"].get(name))))
     for label, get in fields:
         expected = get(reference.decoding)
-        differing = [m.name for _, m in held if get(m.arrays[plan.path].decoding) != expected]
+        differing = [(m.name, value) for _, m in held
+                     if (value := get(m.arrays[plan.path].decoding)) != expected]
         if differing:
-            found = get(held[[m.name for _, m in held].index(differing[0])][1]
-                        .arrays[plan.path].decoding)
             problems.append(f"{plan.path}: {label} differs: {_shown(expected)} in "
-                            f"{_reference_name(plan, held)}, {_shown(found)} in "
-                            f"{_listed(differing)}")
-
-
-def _reference_name(plan: ArrayPlan, held) -> str:
-    return next(m.name for _, m in held if m.number == plan.reference)
+                            f"{reference_name}, {_shown(differing[0][1])} in "
+                            f"{listed([name for name, _ in differing])}")
 
 
 def _shown(value) -> str:
@@ -227,7 +226,7 @@ def _shared_axis(plan: ArrayPlan, axis: int, name: str, reference: ArrayInfo,
     if differing:
         problems.append(f"{plan.path}: length or chunk shape along {name!r} differs from "
                         f"{reference.shape[axis]} values in chunks of {reference.chunks[axis]}: "
-                        f"{_listed(differing)}")
+                        f"{listed(differing)}")
         return None
     return expected
 

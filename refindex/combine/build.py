@@ -20,8 +20,8 @@ import ujson
 
 from refindex.assemble import read_arrays
 from refindex.combine import times
-from refindex.combine.arrays import ArrayPlan, effective_units
-from refindex.combine.dims import CombinedDim, _listed
+from refindex.combine.arrays import ArrayPlan, effective_attr, effective_units
+from refindex.combine.dims import CombinedDim, listed
 from refindex.combine.members import DIMENSIONS, MemberInfo
 from refindex.combine.tables import StreamedTable
 from refindex.index import ArrayNode, ChunkTable, Index, Source
@@ -106,7 +106,7 @@ class Builder:
         plan = self.plans[path]
         member = self.infos[number]
         reference = self.infos[plan.reference]
-        calendar = member.arrays[path].attrs.get("calendar") or _calendar_of(member, path)
+        calendar = effective_attr(member, path, "calendar")
         dates = times.decode(values, effective_units(member, path), calendar)
         return times.encode(dates, effective_units(reference, path), calendar,
                             np.dtype(reference.arrays[path].zarray["dtype"]))[0]
@@ -122,7 +122,7 @@ class Builder:
                                   zip(self.plans[path].along, key, strict=True))
                 found.append(f"{path}: values differ between members that should hold the same "
                              f"{path}{' at ' + where if where else ''}: {name} and "
-                             f"{_listed(differing)}")
+                             f"{listed(differing)}")
         return found
 
     def index(self) -> Index:
@@ -196,14 +196,6 @@ def _table(plan: ArrayPlan) -> ChunkTable | StreamedTable:
     if plan.dims[:len(plan.along)] == plan.along:
         return StreamedTable(plan.grid.counts)
     return ChunkTable(plan.grid.counts)
-
-
-def _calendar_of(member: MemberInfo, path: str) -> str | None:
-    """The calendar of the coordinate whose bounds ``path`` is."""
-    for info in member.arrays.values():
-        if info.attrs.get("bounds") == path.rsplit("/", 1)[-1]:
-            return info.attrs.get("calendar")
-    return None
 
 
 def _irregular(plan: ArrayPlan):

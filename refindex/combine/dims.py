@@ -116,7 +116,7 @@ def _concat_dim(name: str, infos: Sequence[MemberInfo],
         name in array.dims for array in info.arrays.values())]
     if lacking:
         problems.append(f"dimension {name!r}: no coordinate values for it in "
-                        f"{_listed(lacking)} (every member needs the coordinate variable "
+                        f"{listed(lacking)} (every member needs the coordinate variable "
                         f"{name!r} to be placed along it)")
     if not holders:
         problems.append(f"dimension {name!r}: no member has a coordinate {name!r}")
@@ -166,14 +166,14 @@ def _check_sequence(name: str, order: list[tuple], keyed: dict, increasing: bool
 
     for key in order:
         if any(not ahead(a, b) for a, b in zip(key, key[1:], strict=False)):
-            members = _listed([info.name for info in keyed[key]])
+            members = listed([info.name for info in keyed[key]])
             problems.append(f"dimension {name!r}: the coordinate values of {members} are not "
                             f"strictly {'increasing' if increasing else 'decreasing'}")
     for before, after in zip(order, order[1:], strict=False):
         if before and after and not ahead(before[-1], after[0]):
             problems.append(
-                f"dimension {name!r}: the values of {_listed([i.name for i in keyed[after]])} "
-                f"overlap those of {_listed([i.name for i in keyed[before]])} "
+                f"dimension {name!r}: the values of {listed([i.name for i in keyed[after]])} "
+                f"overlap those of {listed([i.name for i in keyed[before]])} "
                 f"(duplicate or overlapping {name} values)")
 
 
@@ -191,6 +191,7 @@ def _label(coordinate) -> str:
     return f"{values.flat[0]} .. {values.flat[-1]}" if values.size > 1 else str(values.flat[0])
 
 
-def _listed(names: list[str], most: int = 5) -> str:
+def listed(names: list[str], most: int = 5) -> str:
+    """The first ``most`` names, and how many more, for messages."""
     shown = ", ".join(names[:most])
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")

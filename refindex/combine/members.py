@@ -86,6 +86,7 @@ class MemberInfo:
     name: str  # its (first) source's URL, or the sidecar's path
     arrays: dict[str, ArrayInfo]
     groups: dict[str, dict]
+    generator: str = "refindex"  # the name of what wrote its sidecar
     coords: dict[str, Coordinate] = field(default_factory=dict)
 
     @property
@@ -179,7 +180,7 @@ def _coordinate_dims(index: Index, dims: Sequence[str] | None) -> list[str]:
 def _summary(number: int, name: str, index: Index, interned: Interned) -> MemberInfo:
     arrays = {path: _array_info(node, interned) for path, node in index.arrays.items()}
     groups = {path: interned(attrs) for path, attrs in index.groups.items()}
-    return MemberInfo(number, name, arrays, groups)
+    return MemberInfo(number, name, arrays, groups, index.generator.get("name") or "refindex")
 
 
 def _array_info(node: ArrayNode, interned: Interned) -> ArrayInfo:
