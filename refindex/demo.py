@@ -98,7 +98,7 @@ def _scan_and_read(console: Console, url: str, sample: Path, workdir: Path, opti
     console.print(f"3. scanned {url} remotely in {result.seconds:.2f} s: "
                   f"{result.index.chunk_count()} chunk references, read {result.fetched:,} of "
                   f"{result.size:,} bytes ({100 * result.fetched / result.size:.1f}%) in "
-                  f"{result.requests} requests → {sidecar.name} ({written:,} bytes)")
+                  f"{result.requests} HTTP requests → {sidecar.name} ({written:,} bytes)")
     started = time.perf_counter()
     store = open_store(sidecar, **options)
     loaded = xr.open_dataset(store, engine="refindex").load()

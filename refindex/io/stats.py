@@ -151,9 +151,11 @@ class ReadStats:
             field.name: sum(getattr(c, field.name) for c in schemes.values())
             for field in dataclasses.fields(SchemeStats)
         })
-        parts = [f"{name}: {_line(counts)}" for name, counts in sorted(schemes.items())]
-        detail = f" ({'; '.join(parts)})" if len(parts) > 1 else ""
-        return _line(total) + detail
+        parts = [f"{name}: {_line(counts, _SENT.get(name, _ANY))}"
+                 for name, counts in sorted(schemes.items())]
+        if len(parts) == 1:
+            return _line(total, _SENT.get(next(iter(schemes)), _ANY))
+        return _line(total, _ANY) + (f" ({'; '.join(parts)})" if parts else "")
 
     def __repr__(self) -> str:
         return f"<ReadStats {self}>"
@@ -169,13 +171,22 @@ def format_bytes(count: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _line(counts: SchemeStats) -> str:
+# What a fetch is, said in the words of its scheme (one, many).
+_HTTP = ("HTTP request", "HTTP requests")
+_SENT = {"http": _HTTP, "https": _HTTP, "s3": _HTTP, "file": ("file read", "file reads")}
+_ANY = ("request sent", "requests sent")
+
+
+def _line(counts: SchemeStats, sent: tuple[str, str]) -> str:
+    """E.g. ``151 ranges asked (3.2 MiB) -> 6 HTTP requests (3.3 MiB), 0 retries, 0 failures``:
+    what callers asked for, then what went to the sources after merging and caching."""
     line = (
-        f"{counts.requests} requests, {format_bytes(counts.bytes)}, "
+        f"{counts.requests} ranges asked ({format_bytes(counts.bytes)}) -> "
+        f"{counts.fetches} {sent[counts.fetches != 1]} ({format_bytes(counts.bytes_fetched)}), "
         f"{counts.retries} retries, {counts.failures} failures"
     )
-    if counts.fetches != counts.requests or counts.bytes_fetched != counts.bytes:
-        line += f", {counts.fetches} fetches ({format_bytes(counts.bytes_fetched)})"
+    if counts.merged:
+        line += f", {counts.merged} merged into a neighbour's request"
     hits = counts.memory_hits + counts.disk_hits
     if hits:
         line += f", {hits} cache hits"
@@ -184,6 +195,6 @@ def _line(counts: SchemeStats) -> str:
     if counts.backoff_seconds:
         line += f", {counts.backoff_seconds:.1f} s in backoff"
     if counts.resolutions:
-        line += (f", {counts.resolutions} resolutions ({counts.redirects} redirects, "
+        line += (f", {counts.resolutions} URLs resolved ({counts.redirects} redirects, "
                  f"{counts.logins} logins)")
     return line

@@ -69,7 +69,7 @@ def test_stats_show_the_login_and_redirects(archive_server, archive_netrc, archi
     counts = engine.stats.by_scheme()["http"]
     # /data -> /login -> /data -> the presigned URL
     assert (counts.resolutions, counts.logins, counts.redirects) == (1, 1, 3)
-    assert "1 resolutions (3 redirects, 1 logins)" in str(engine.stats)
+    assert "1 URLs resolved (3 redirects, 1 logins)" in str(engine.stats)
     engine.close_sync()
 
 
