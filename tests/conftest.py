@@ -39,6 +39,16 @@ _AWS_VARIABLES = (
 )
 
 
+_S3_FIXTURES = {"s3_server", "s3_bucket", "s3_env"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use the S3 server carry the ``s3`` marker, so ``-m "not s3"`` skips them."""
+    for item in items:
+        if _S3_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.s3)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_aws_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """No real AWS credentials, config files or instance metadata: tests talk to loopback only."""

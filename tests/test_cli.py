@@ -205,6 +205,7 @@ def test_installed_command_exits_2_on_a_usage_error():
 # --- demo -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_round_trip(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT")}
     result = run_installed("demo", "--keep", str(tmp_path / "demo"), env=env)

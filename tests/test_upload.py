@@ -217,6 +217,7 @@ def test_upload_to_s3_stores_the_file_exactly_in_parallel_parts(s3_env, s3_bucke
     assert result.size == len(data) and result.last_modified
 
 
+@pytest.mark.slow
 def test_pack_upload_read_round_trips_10000_chunks_with_credentials(big_store, s3_env,
                                                                     s3_bucket, tmp_path):
     code = main(["pack", str(big_store), "-o", str(tmp_path / "out"), "--target-size", "8MB",
@@ -230,6 +231,7 @@ def test_pack_upload_read_round_trips_10000_chunks_with_credentials(big_store, s
     assert_same_store(big_store, sidecar)
 
 
+@pytest.mark.slow
 def test_pack_upload_read_round_trips_10000_chunks_through_presigned_part_urls(
         big_store, upload_desk, tmp_path, monkeypatch):
     assert "AWS_ACCESS_KEY_ID" not in os.environ  # the desk signs; the uploader cannot
@@ -268,6 +270,7 @@ class _HoldsTheLastFiles(PackProgress):
         self.events.append("part ready")
 
 
+@pytest.mark.slow
 def test_pack_upload_sends_parts_of_a_tar_while_it_is_still_being_written(
         big_store, s3_env, s3_bucket, tmp_path):
     progress = _HoldsTheLastFiles()
@@ -283,6 +286,7 @@ def test_pack_upload_sends_parts_of_a_tar_while_it_is_still_being_written(
     assert_same_store(big_store, result.sidecar)
 
 
+@pytest.mark.slow
 def test_a_chunk_that_changes_while_its_part_streams_fails_the_pack_and_aborts_the_upload(
         big_store, s3_env, s3_bucket, tmp_path):
     store = tmp_path / "tiles.zarr"

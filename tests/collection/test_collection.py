@@ -180,6 +180,7 @@ def test_a_combine_problem_leaves_the_members_scanned(tmp_path):
     assert len(CollectionDirectory(tmp_path / "coll").load().members) == 2
 
 
+@pytest.mark.slow
 def test_a_killed_scan_resumes_and_the_result_is_exact(tmp_path):
     import signal
     import subprocess

@@ -12,6 +12,8 @@ from tests.scan import h5files
 
 distributed = pytest.importorskip("distributed")
 
+pytestmark = pytest.mark.slow  # see pyproject's markers
+
 
 @pytest.fixture(scope="module")
 def cluster():

@@ -4,6 +4,7 @@ import os
 import socket
 
 import botocore.session
+import pytest
 
 from refindex.embedded_s3 import EmbeddedS3
 
@@ -24,6 +25,7 @@ def test_uploaded_object_reads_back_through_the_aws_chain(s3_env, s3_bucket, tmp
     assert body.read() == b"seaweed"
 
 
+@pytest.mark.slow
 def test_stop_ends_the_process_and_frees_the_port(tmp_path):
     server = EmbeddedS3(tmp_path / "s3").start()
     port, pid = server.ports["s3.port"], server._process.pid

@@ -32,6 +32,7 @@ def many_chunks(tmp_path_factory) -> tuple[Path, np.ndarray]:
     return path, values
 
 
+@pytest.mark.slow
 def test_tar_of_10000_chunks_scans_in_few_requests_and_round_trips(s3_env, s3_bucket,
                                                                    many_chunks, tmp_path):
     store, values = many_chunks
@@ -64,6 +65,7 @@ def test_neighbouring_chunks_of_an_archive_merge_into_one_request(s3_env, s3_buc
     assert stats.fetches <= 10 and stats.merged >= 900
 
 
+@pytest.mark.slow
 def test_zip_of_10000_chunks_reads_its_local_headers_in_few_requests(s3_env, s3_bucket,
                                                                     many_chunks, tmp_path):
     store, values = many_chunks

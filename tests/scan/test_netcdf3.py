@@ -284,6 +284,7 @@ def test_remote_scan_reads_only_the_header(s3_env, s3_bucket, tmp_path):
     assert result.requests <= 3
 
 
+@pytest.mark.slow
 def test_remote_header_larger_than_one_read_is_read_in_full(s3_env, s3_bucket, tmp_path):
     path = written(nc3files.many_attributes, tmp_path, "NETCDF3_CLASSIC")
     url = s3_env.upload(path, s3_bucket, path.name)
