@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import refindex  # noqa: E402
 from benchmarks.proxy import CountingProxy  # noqa: E402
-from refindex.embedded_s3 import EmbeddedS3  # noqa: E402
+from refindex.demo.embedded_s3 import EmbeddedS3  # noqa: E402
 
 CASES = {
     # name: (ReadOptions changes, zarr async.concurrency or None for what refindex sets)

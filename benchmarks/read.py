@@ -39,7 +39,7 @@ import refindex  # noqa: E402
 from benchmarks.datasets import climate, volume  # noqa: E402
 from benchmarks.proxy import CountingProxy  # noqa: E402
 from benchmarks.s3_link import s3fs_options  # noqa: E402
-from refindex.embedded_s3 import EmbeddedS3  # noqa: E402
+from refindex.demo.embedded_s3 import EmbeddedS3  # noqa: E402
 from refindex.index import Source  # noqa: E402
 from refindex.io.resolver import forget_resolutions  # noqa: E402
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from benchmarks.proxy import CountingProxy
-from refindex.embedded_s3 import EmbeddedS3
+from refindex.demo.embedded_s3 import EmbeddedS3
 
 _T = TypeVar("_T")
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.datasets import many_chunks, volume  # noqa: E402
 from benchmarks.proxy import CountingProxy  # noqa: E402
-from refindex.embedded_s3 import EmbeddedS3  # noqa: E402
+from refindex.demo.embedded_s3 import EmbeddedS3  # noqa: E402
 from refindex.io import ReadOptions  # noqa: E402
 from refindex.scan import scan  # noqa: E402
 from refindex.sidecar.kerchunk_json import to_kerchunk  # noqa: E402

@@ -135,7 +135,7 @@ def write_parquet(index: Index, root: Path, record_size: int) -> None:
     tens of millions of chunks does not fit in memory."""
     import pandas as pd
 
-    from refindex.store import metadata_documents
+    from refindex.store.reference import metadata_documents
 
     root.mkdir(parents=True, exist_ok=True)
     documents = {k: json.loads(v) for k, v in metadata_documents(index).items()

@@ -61,7 +61,7 @@ import refindex  # noqa: E402
 from benchmarks.microscopy import CHUNK, StoreFiles, microscopy  # noqa: E402
 from benchmarks.proxy import CountingProxy  # noqa: E402
 from benchmarks.s3_link import Measured, measure, s3_behind_link, s3fs_options  # noqa: E402
-from refindex.embedded_s3 import EmbeddedS3  # noqa: E402
+from refindex.demo.embedded_s3 import EmbeddedS3  # noqa: E402
 from refindex.io import ReadOptions  # noqa: E402
 from refindex.io.resolver import forget_resolutions  # noqa: E402
 from refindex.pack import PackOptions, PackProgress, pack  # noqa: E402

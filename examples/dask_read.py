@@ -10,7 +10,7 @@ import dask
 import xarray as xr
 
 import refindex
-from refindex.demo import write_sample
+from refindex.demo.run import write_sample
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import zarr
 
 import refindex
-from refindex.embedded_s3 import EmbeddedS3
+from refindex.demo.embedded_s3 import EmbeddedS3
 from refindex.io import ReadOptions
 from refindex.pack import PackOptions, pack
 from refindex.upload import UploadOptions

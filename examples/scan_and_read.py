@@ -11,7 +11,7 @@ import xarray as xr
 import zarr
 
 import refindex
-from refindex.demo import write_sample
+from refindex.demo.run import write_sample
 
 
 def main(workdir: Path) -> None:

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 
-from refindex.embedded_s3 import EmbeddedS3
+from refindex.demo.embedded_s3 import EmbeddedS3
 from tests.http_server import serve_in_thread
 
 _COOKIE = "archive_session"

@@ -11,7 +11,7 @@ import pytest
 # hdf5plugin first: the test files are written by h5py with plugin filters, and h5py can only
 # load them when hdf5plugin registered them before netCDF4 brought its own libhdf5 in. Reading
 # through refindex must not depend on that order; writing the fixtures does.
-from refindex.embedded_s3 import EmbeddedS3
+from refindex.demo.embedded_s3 import EmbeddedS3
 from refindex.io.resolver import forget_resolutions
 from tests.archive_server import (  # noqa: F401 (fixtures)
     _archive_server_process,

@@ -20,6 +20,6 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from refindex.demo import run_demo
+    from refindex.demo.run import run_demo
 
     return 0 if run_demo(keep=args.keep) else 1

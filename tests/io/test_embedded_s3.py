@@ -6,7 +6,7 @@ import socket
 import botocore.session
 import pytest
 
-from refindex.embedded_s3 import EmbeddedS3
+from refindex.demo.embedded_s3 import EmbeddedS3
 
 
 def test_env_points_the_aws_chain_at_the_server(s3_server):

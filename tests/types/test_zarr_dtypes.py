@@ -12,13 +12,8 @@ import zarr
 from types_roundtrip import write_store
 from zarr.core.dtype import Structured, data_type_registry
 
-from refindex.zarr_dtypes import (
-    NestedStructured,
-    VariableLengthArray,
-    dtype_from_v2_json,
-    dtype_to_v2_json,
-    register,
-)
+from refindex.dtype_json import dtype_from_v2_json, dtype_to_v2_json
+from refindex.store.zarr_dtypes import NestedStructured, VariableLengthArray, register
 
 
 def _open(dtype, chunks: dict[str, bytes], shape=(4,), chunk=(2,), fill=None, filters=None):

@@ -21,7 +21,7 @@ from zarr.storage import MemoryStore
 
 from refindex.scan.hdf5.type_layout import ValueKind, packed
 from refindex.scan.hdf5.types import TypePlan, encode_inline, plan_numpy_dtype, plan_type
-from refindex.zarr_dtypes import register
+from refindex.store.zarr_dtypes import register
 
 register()
 

@@ -35,6 +35,7 @@ import h5py
 import numpy as np
 from h5py import h5d
 
+from refindex.dtype_json import dtype_from_v2_json, dtype_to_v2_json
 from refindex.errors import UnsupportedFeatureError
 from refindex.scan.hdf5.json_numbers import complex_to_json, float_to_json
 from refindex.scan.hdf5.type_layout import (
@@ -44,7 +45,6 @@ from refindex.scan.hdf5.type_layout import (
     layout_of,
     packed,
 )
-from refindex.zarr_dtypes import dtype_from_v2_json, dtype_to_v2_json
 
 __all__ = ["TypePlan", "encode_inline", "plan_type", "plan_numpy_dtype"]
 

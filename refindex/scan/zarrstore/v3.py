@@ -17,9 +17,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from zarr.abc.codec import BytesBytesCodec
-from zarr.core.dtype import get_data_type_from_json, get_data_type_from_native_dtype
-from zarr.registry import get_codec_class
 
 from refindex.errors import ContainerError, UnsupportedFeatureError
 from refindex.scan.zarrstore.arrays import ArraySpec, ChunkKeys
@@ -139,6 +136,9 @@ def _dtype_and_fill(doc: dict, serializer: tuple[str, dict], where: str,
                     path: str) -> tuple[object, object, str | None, str]:
     """The v2 dtype, fill value (JSON), object codec id and NumPy kind of the v3 data type,
     with the byte order the ``bytes`` codec gives it."""
+    # zarr loads only when a v3 store is scanned: scan workers of HDF5 files never need it.
+    from zarr.core.dtype import get_data_type_from_json, get_data_type_from_native_dtype
+
     try:
         zdtype = get_data_type_from_json(doc.get("data_type"), zarr_format=3)
         fill = zdtype.from_json_scalar(doc.get("fill_value"), zarr_format=3)
@@ -221,6 +221,9 @@ def _numcodec(name: str, config: dict, where: str, path: str) -> dict:
 
 
 def _is_bytes_codec(name: str) -> bool:
+    from zarr.abc.codec import BytesBytesCodec
+    from zarr.registry import get_codec_class
+
     try:
         return issubclass(get_codec_class(name), BytesBytesCodec)
     except (KeyError, ValueError, TypeError):

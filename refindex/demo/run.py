@@ -53,7 +53,7 @@ def run_demo(keep: str | None = None, console: Console | None = None) -> bool:
     import netCDF4
     import xarray as xr
 
-    from refindex.embedded_s3 import EmbeddedS3
+    from refindex.demo.embedded_s3 import EmbeddedS3
 
     console = console or Console()
     with tempfile.TemporaryDirectory() as scratch:

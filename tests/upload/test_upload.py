@@ -36,7 +36,7 @@ from refindex.upload import (
 from refindex.upload.exchanges import multipart_etag
 from refindex.upload.options import MAX_PARTS, MIN_PART_SIZE, s3_part_size
 from tests.http_server import serve_in_thread
-from tests.test_pack import assert_same_store, make_store
+from tests.pack.test_pack import assert_same_store, make_store
 
 FAST = UploadOptions(backoff_base=0.01, backoff_max=0.05)
 

@@ -11,7 +11,8 @@ parse from a v2 ``.zarray``:
 
 Both are read-side helpers: they are found from v2 JSON, never inferred from a NumPy dtype, so
 they cannot collide with zarr's own types when zarr creates arrays from NumPy dtypes.
-Call :func:`register` (``import refindex`` does) or rely on the ``zarr.data_type`` entry point.
+Call :func:`register` (importing ``refindex.store`` does) or rely on the ``zarr.data_type``
+entry point.
 """
 
 from __future__ import annotations
@@ -31,68 +32,9 @@ from zarr.core.dtype.common import (
 )
 from zarr.core.dtype.wrapper import ZDType
 
-__all__ = [
-    "NestedStructured",
-    "VariableLengthArray",
-    "dtype_from_v2_json",
-    "dtype_to_v2_json",
-    "register",
-]
+from refindex.dtype_json import dtype_from_v2_json, dtype_to_v2_json
 
-
-def dtype_from_v2_json(name: str | list) -> np.dtype:
-    """The NumPy dtype a Zarr v2 ``.zarray`` ``dtype`` value (string or field list) describes."""
-    if isinstance(name, str):
-        return np.dtype(name)
-    return np.dtype([_field_from_json(field) for field in name])
-
-
-def _field_from_json(field: list) -> tuple:
-    if not isinstance(field, list | tuple) or len(field) not in (2, 3):
-        raise ValueError(
-            f"a structured field must be [name, dtype] or [name, dtype, shape]: {field}"
-        )
-    name, sub = field[0], field[1]
-    sub_dtype = dtype_from_v2_json(sub) if not isinstance(sub, str) else sub
-    if len(field) == 3:
-        return (name, sub_dtype, tuple(field[2]))
-    return (name, sub_dtype)
-
-
-def dtype_to_v2_json(dtype: np.dtype) -> str | list:
-    """The Zarr v2 ``.zarray`` ``dtype`` value for a NumPy dtype (``descr`` with lists, not tuples).
-
-    Structured dtypes must be packed (no padding, fields in offset order): Zarr v2 cannot say
-    where a field starts, only its order.
-    """
-    if dtype.fields is None:
-        return dtype.str
-    if not _is_packed(dtype):
-        raise ValueError(f"structured dtype {dtype} has padding; Zarr v2 cannot describe it")
-    return [_descr_to_json(item) for item in dtype.descr]
-
-
-def _descr_to_json(item: tuple) -> list:
-    name, sub, *shape = item
-    out = [name, sub if isinstance(sub, str) else [_descr_to_json(s) for s in sub]]
-    if shape:
-        out.append(list(shape[0]))
-    return out
-
-
-def _is_packed(dtype: np.dtype) -> bool:
-    """True when every (nested) field follows the previous one with no gap or overlap."""
-    if dtype.subdtype is not None:
-        return _is_packed(dtype.subdtype[0])
-    if dtype.fields is None:
-        return True
-    position = 0
-    for name in dtype.names:
-        field_dtype, offset = dtype.fields[name][:2]
-        if offset != position or not _is_packed(field_dtype):
-            return False
-        position += field_dtype.itemsize
-    return position == dtype.itemsize
+__all__ = ["NestedStructured", "VariableLengthArray", "register"]
 
 
 def _needs_nested(dtype: np.dtype) -> bool:

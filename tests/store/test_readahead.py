@@ -7,8 +7,8 @@ import zarr
 
 from refindex.index import ArrayNode, ChunkTable, Index
 from refindex.io import ReadOptions
-from refindex.readahead import ChunkReadahead
 from refindex.store import ReferenceStore
+from refindex.store.readahead import ChunkReadahead
 
 
 def node(chunks: int = 1000, length: int = 100) -> ArrayNode:

@@ -22,7 +22,6 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
-from refindex import zarr_dtypes
 from refindex.assemble import DecodedChunks, chunk_request, codec_for, read_region
 from refindex.codecs.fast_zlib import fast_codecs
 from refindex.errors import (
@@ -36,11 +35,8 @@ from refindex.index import ABSENT, INLINE, WHOLE, ArrayNode, ChunkRef, Index
 from refindex.io import RangeRequest, ReadEngine, ReadOptions
 from refindex.io.batch import ReadBatcher
 from refindex.io.options import AUTO
-from refindex.readahead import ChunkReadahead
 from refindex.sidecar import is_local, load_index
-
-# zarr must know the dtypes HDF5 needs before it parses any array metadata this store serves.
-zarr_dtypes.register()
+from refindex.store.readahead import ChunkReadahead
 
 _ZARR_DEFAULT_CONCURRENCY = 10  # zarr-python 3's default async.concurrency
 _WRAPPED_ERRORS = (FetchError, SourceChangedError, SourceNotFoundError, SourcePolicyError)
