@@ -1,4 +1,5 @@
-"""hdf5plugin's filters: standard codecs where proven exact, HDF5 itself for the rest."""
+"""hdf5plugin's filters: standard codecs where proven exact, our own codecs for the framings
+no library decodes as stored, HDF5 itself for the rest."""
 
 from __future__ import annotations
 
@@ -21,18 +22,30 @@ STANDARD = {
     "lz4-small-blocks": (hdf5plugin.LZ4(nbytes=64), "refindex.lz4h5"),
     "bzip2": (hdf5plugin.BZip2(blocksize=5), "bz2"),
 }
-HDF5_ONLY = {
-    "bitshuffle": hdf5plugin.Bitshuffle(cname="none"),
-    "bitshuffle-lz4": hdf5plugin.Bitshuffle(cname="lz4"),
-    "bitshuffle-zstd": hdf5plugin.Bitshuffle(cname="zstd", clevel=5),
-    "blosc-snappy": hdf5plugin.Blosc("snappy", 5),
-    "blosc2": hdf5plugin.Blosc2(),
-    "blosc2-zstd-bitshuffle": hdf5plugin.Blosc2("zstd", 5, hdf5plugin.Blosc2.BITSHUFFLE),
+FRAMED = {
+    "bitshuffle": (hdf5plugin.Bitshuffle(cname="none"), "refindex.bitshuffle_h5"),
+    "bitshuffle-lz4": (hdf5plugin.Bitshuffle(cname="lz4"), "refindex.bitshuffle_h5"),
+    "bitshuffle-lz4-small-blocks": (
+        hdf5plugin.Bitshuffle(nelems=16, cname="lz4"),
+        "refindex.bitshuffle_h5",
+    ),
+    "bitshuffle-zstd": (hdf5plugin.Bitshuffle(cname="zstd", clevel=5), "refindex.bitshuffle_h5"),
+    "blosc2": (hdf5plugin.Blosc2(), "refindex.blosc2_h5"),
+    "blosc2-zstd-bitshuffle": (
+        hdf5plugin.Blosc2("zstd", 5, hdf5plugin.Blosc2.BITSHUFFLE),
+        "refindex.blosc2_h5",
+    ),
 }
-LOSSY = {
+HDF5_ONLY = {
+    "blosc-snappy": hdf5plugin.Blosc("snappy", 5),
+}
+ZFP = {
     "zfp-rate": hdf5plugin.Zfp(rate=8),
+    "zfp-precision": hdf5plugin.Zfp(precision=12),
     "zfp-accuracy": hdf5plugin.Zfp(accuracy=0.01),
     "zfp-reversible": hdf5plugin.Zfp(reversible=True),
+}
+LOSSY = {
     "sz": hdf5plugin.SZ(absolute=0.1),
     "sz3": hdf5plugin.SZ3(absolute=0.1),
     "sperr": hdf5plugin.Sperr(),
@@ -48,6 +61,30 @@ def test_filter_with_an_exact_standard_codec_decodes_exactly(make_dataset, name,
     dset = make_dataset(dtype, **options)
 
     assert ids(dset) == [codec_id]
+    assert_chunks_exact(dset)
+
+
+@pytest.mark.parametrize("name", FRAMED)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_filter_with_a_framing_of_its_own_decodes_exactly_without_hdf5(make_dataset, name, dtype):
+    options, codec_id = FRAMED[name]
+
+    dset = make_dataset(dtype, **options)
+
+    assert ids(dset) == [codec_id]
+    assert_chunks_exact(dset)
+
+
+@pytest.mark.parametrize("name", ZFP)
+@pytest.mark.parametrize("dtype", ["<f4", ">f8", "<i4", "<i8"])
+@pytest.mark.parametrize("shape", [(100,), (23, 17), (9, 10, 11), (5, 6, 7, 8)], ids=len)
+def test_zfp_decodes_exactly_without_hdf5(make_dataset, name, dtype, shape):
+    data = np.sin(np.arange(np.prod(shape)) / 9.0).reshape(shape) * 100000
+    chunks = tuple(max(1, n // 2 - 1) for n in shape)
+
+    dset = make_dataset(data=data.astype(dtype), chunks=chunks, **ZFP[name])
+
+    assert ids(dset) == ["refindex.zfp_h5"]
     assert_chunks_exact(dset)
 
 
@@ -80,8 +117,15 @@ def test_fcidecomp_on_integers_decodes_through_hdf5(make_dataset):
     assert_chunks_exact(dset)
 
 
-def test_shuffle_then_plugin_then_fletcher32_keeps_standard_codecs_after_hdf5(make_dataset):
+def test_shuffle_then_bitshuffle_then_fletcher32_needs_no_hdf5(make_dataset):
     dset = make_dataset("<f4", shuffle=True, fletcher32=True, **hdf5plugin.Bitshuffle())
+
+    assert ids(dset) == ["shuffle", "refindex.bitshuffle_h5", "fletcher32"]
+    assert_chunks_exact(dset)
+
+
+def test_shuffle_then_plugin_then_fletcher32_keeps_standard_codecs_after_hdf5(make_dataset):
+    dset = make_dataset("<f4", shuffle=True, fletcher32=True, **hdf5plugin.SZ(absolute=0.1))
 
     assert ids(dset) == ["refindex.hdf5", "fletcher32"]
     assert_chunks_exact(dset)
