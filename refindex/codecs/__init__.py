@@ -12,6 +12,7 @@ from refindex.codecs.blosc2_h5 import Blosc2H5Codec
 from refindex.codecs.deflate import RawDeflateCodec
 from refindex.codecs.filters import FilterSpec, UnsupportedCodecError, filters_of
 from refindex.codecs.hdf5_pipeline import Hdf5PipelineCodec
+from refindex.codecs.jpegls_h5 import JpeglsH5Codec
 from refindex.codecs.lz4h5 import Lz4H5Codec
 from refindex.codecs.lzf import LzfCodec
 from refindex.codecs.pipeline import codecs_for
@@ -24,6 +25,7 @@ for _codec in (
     RawDeflateCodec,
     BitshuffleH5Codec,
     Blosc2H5Codec,
+    JpeglsH5Codec,
     ZfpH5Codec,
 ):
     if _codec.codec_id not in codec_registry:
@@ -34,6 +36,7 @@ __all__ = [
     "Blosc2H5Codec",
     "FilterSpec",
     "Hdf5PipelineCodec",
+    "JpeglsH5Codec",
     "Lz4H5Codec",
     "LzfCodec",
     "RawDeflateCodec",

@@ -87,7 +87,7 @@ print(json.dumps(report))
 """
 
 # Filters no library decodes as the HDF5 filter stores them: still read, through HDF5.
-THROUGH_HDF5 = {"sz", "sz3", "sperr", "fcidecomp"}
+THROUGH_HDF5 = {"sz", "sz3", "sperr"}
 
 
 def _run(script: str, *args) -> str:

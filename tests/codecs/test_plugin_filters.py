@@ -108,10 +108,23 @@ def test_lossy_float_filter_decodes_to_exactly_what_hdf5_reads(make_dataset, nam
     assert_chunks_exact(dset)
 
 
-def test_fcidecomp_on_integers_decodes_through_hdf5(make_dataset):
-    data = (np.arange(40 * 36).reshape(40, 36) % 251).astype("<u2")
+@pytest.mark.parametrize("dtype", ["u1", "i1", "<u2", ">u2", "<i2"])
+@pytest.mark.parametrize("noise", [False, True], ids=["smooth", "noise"])
+def test_fcidecomp_on_2d_chunks_decodes_exactly_without_hdf5(make_dataset, dtype, noise):
+    # Noise leaves some chunks uncompressed (an optional filter): both kinds decode.
+    rng = np.random.default_rng(1)
+    values = rng.integers(0, 250, (40, 36)) if noise else np.arange(40 * 36).reshape(40, 36) % 251
 
-    dset = make_dataset(data=data, chunks=(16, 16), **hdf5plugin.FciDecomp())
+    dset = make_dataset(data=values.astype(dtype), chunks=(16, 13), **hdf5plugin.FciDecomp())
+
+    assert ids(dset) == ["refindex.jpegls_h5"]
+    assert_chunks_exact(dset)
+
+
+def test_fcidecomp_on_3d_chunks_decodes_through_hdf5(make_dataset):
+    data = (np.arange(3 * 40 * 36).reshape(3, 40, 36) % 251).astype("<u2")
+
+    dset = make_dataset(data=data, chunks=(3, 16, 16), **hdf5plugin.FciDecomp())
 
     assert ids(dset) == ["refindex.hdf5"]
     assert_chunks_exact(dset)
