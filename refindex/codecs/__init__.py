@@ -16,6 +16,7 @@ from refindex.codecs.jpegls_h5 import JpeglsH5Codec
 from refindex.codecs.lz4h5 import Lz4H5Codec
 from refindex.codecs.lzf import LzfCodec
 from refindex.codecs.pipeline import codecs_for
+from refindex.codecs.sperr_h5 import SperrH5Codec
 from refindex.codecs.zfp_h5 import ZfpH5Codec
 
 for _codec in (
@@ -26,6 +27,7 @@ for _codec in (
     BitshuffleH5Codec,
     Blosc2H5Codec,
     JpeglsH5Codec,
+    SperrH5Codec,
     ZfpH5Codec,
 ):
     if _codec.codec_id not in codec_registry:
@@ -40,6 +42,7 @@ __all__ = [
     "Lz4H5Codec",
     "LzfCodec",
     "RawDeflateCodec",
+    "SperrH5Codec",
     "UnsupportedCodecError",
     "ZfpH5Codec",
     "codecs_for",

@@ -5,7 +5,7 @@ reads one; Zarr v2 encodes with ``filters`` in list order and decodes in reverse
 pipeline maps to a list in the same order. A filter gets a standard numcodecs codec only
 where that codec is proven bit-exact for the HDF5 filter's stream (see tests/codecs), or
 one of ours that decodes the filter's own framing without HDF5 (bitshuffle, blosc2, zfp,
-fcidecomp);
+fcidecomp, sperr);
 everything up to and including the last filter without one is decoded by HDF5 itself
 through the ``refindex.hdf5`` codec.
 """
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from numcodecs import blosc
 
-from refindex.codecs import bitshuffle_h5, blosc2_h5, jpegls_h5, lz4h5, lzf, zfp_h5
+from refindex.codecs import bitshuffle_h5, blosc2_h5, jpegls_h5, lz4h5, lzf, sperr_h5, zfp_h5
 from refindex.codecs.filters import (
     BITSHUFFLE,
     BLOSC,
@@ -31,6 +31,7 @@ from refindex.codecs.filters import (
     LZ4,
     LZF,
     SHUFFLE,
+    SPERR,
     ZFP,
     ZSTD,
     FilterSpec,
@@ -122,7 +123,13 @@ def _standard_config(
     return None
 
 
-_FRAMED = {BITSHUFFLE: bitshuffle_h5, BLOSC2: blosc2_h5, FCIDECOMP: jpegls_h5, ZFP: zfp_h5}
+_FRAMED = {
+    BITSHUFFLE: bitshuffle_h5,
+    BLOSC2: blosc2_h5,
+    FCIDECOMP: jpegls_h5,
+    SPERR: sperr_h5,
+    ZFP: zfp_h5,
+}
 
 
 def _blosc_config(cd: tuple[int, ...]) -> dict | None:

@@ -172,7 +172,10 @@ def _candidates(spec: FilterSpec):
     elif spec.id in (SZ, SZ3, FCIDECOMP) and stored:
         yield stored[2 + stored[0] :]  # rank, type or version, then the chunk dims
     elif spec.id == SPERR and len(stored) > 1:
-        yield stored[1:2]  # after a packed rank/type word; dims follow
+        # After a packed rank/type/missing-value word come the user's compression word (and
+        # missing-value mode, bits 6-9 of the packed word, for newer versions); dims follow.
+        yield (stored[1], (stored[0] >> 6) & 0xF)
+        yield stored[1:2]
     yield stored
     for start in range(1, len(stored) + 1):
         yield stored[start:]

@@ -48,7 +48,14 @@ ZFP = {
 LOSSY = {
     "sz": hdf5plugin.SZ(absolute=0.1),
     "sz3": hdf5plugin.SZ3(absolute=0.1),
-    "sperr": hdf5plugin.Sperr(),
+    "sperr-missing-values": hdf5plugin.Sperr(missing_value_mode=1),
+}
+SPERR = {
+    "default": hdf5plugin.Sperr(),
+    "rate": hdf5plugin.Sperr(rate=8),
+    "absolute": hdf5plugin.Sperr(absolute=0.01),
+    "psnr": hdf5plugin.Sperr(peak_signal_to_noise_ratio=80),
+    "swapped": hdf5plugin.Sperr(swap=True),
 }
 DTYPES = ["u1", "<i2", ">i4", "<u8", "<f4", ">f8", "<f2"]
 
@@ -85,6 +92,32 @@ def test_zfp_decodes_exactly_without_hdf5(make_dataset, name, dtype, shape):
     dset = make_dataset(data=data.astype(dtype), chunks=chunks, **ZFP[name])
 
     assert ids(dset) == ["refindex.zfp_h5"]
+    assert_chunks_exact(dset)
+
+
+@pytest.mark.parametrize("name", SPERR)
+@pytest.mark.parametrize("dtype", ["<f4", "<f8"])
+@pytest.mark.parametrize(
+    "shape,chunks",
+    [((40, 50), (16, 20)), ((30, 31, 32), (10, 11, 12)), ((2, 20, 30, 40), (1, 10, 12, 13))],
+    ids=["2d", "3d", "4d-time-1"],
+)
+def test_sperr_decodes_exactly_without_hdf5(make_dataset, name, dtype, shape, chunks):
+    data = np.sin(np.arange(np.prod(shape)) / 9.0).reshape(shape) * 100
+
+    dset = make_dataset(data=data.astype(dtype), chunks=chunks, **SPERR[name])
+
+    assert ids(dset) == ["refindex.sperr_h5"]
+    assert_chunks_exact(dset)
+
+
+def test_sperr_with_missing_values_decodes_through_hdf5(make_dataset):
+    data = (np.sin(np.arange(40 * 50) / 9.0).reshape(40, 50) * 100).astype("<f4")
+    data[3, 4] = data[20, 30] = np.nan
+
+    dset = make_dataset(data=data, chunks=(16, 20), **hdf5plugin.Sperr(missing_value_mode=1))
+
+    assert ids(dset) == ["refindex.hdf5"]
     assert_chunks_exact(dset)
 
 
