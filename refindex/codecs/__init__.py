@@ -9,6 +9,7 @@ from numcodecs.registry import codec_registry, register_codec
 
 from refindex.codecs.bitshuffle_h5 import BitshuffleH5Codec
 from refindex.codecs.blosc2_h5 import Blosc2H5Codec
+from refindex.codecs.blosc_h5 import BloscH5Codec
 from refindex.codecs.deflate import RawDeflateCodec
 from refindex.codecs.filters import FilterSpec, UnsupportedCodecError, filters_of
 from refindex.codecs.hdf5_pipeline import Hdf5PipelineCodec
@@ -26,6 +27,7 @@ for _codec in (
     RawDeflateCodec,
     BitshuffleH5Codec,
     Blosc2H5Codec,
+    BloscH5Codec,
     JpeglsH5Codec,
     SperrH5Codec,
     ZfpH5Codec,
@@ -36,6 +38,7 @@ for _codec in (
 __all__ = [
     "BitshuffleH5Codec",
     "Blosc2H5Codec",
+    "BloscH5Codec",
     "FilterSpec",
     "Hdf5PipelineCodec",
     "JpeglsH5Codec",

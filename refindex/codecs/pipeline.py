@@ -19,7 +19,16 @@ from collections.abc import Sequence
 import numpy as np
 from numcodecs import blosc
 
-from refindex.codecs import bitshuffle_h5, blosc2_h5, jpegls_h5, lz4h5, lzf, sperr_h5, zfp_h5
+from refindex.codecs import (
+    bitshuffle_h5,
+    blosc2_h5,
+    blosc_h5,
+    jpegls_h5,
+    lz4h5,
+    lzf,
+    sperr_h5,
+    zfp_h5,
+)
 from refindex.codecs.filters import (
     BITSHUFFLE,
     BLOSC,
@@ -133,10 +142,14 @@ _FRAMED = {
 
 
 def _blosc_config(cd: tuple[int, ...]) -> dict | None:
-    """numcodecs blosc reads a blosc1 header like the HDF5 filter does, if it has the codec."""
+    """numcodecs blosc reads a blosc1 header like the HDF5 filter does, if it has the codec;
+    else imagecodecs' c-blosc, if it has it."""
     cname = _BLOSC_NAMES.get(cd[6] if len(cd) > 6 else 0)
+    if cname is None:
+        return None  # a compressor code this filter version does not know: HDF5 decides
     if cname not in blosc.list_compressors():
-        return None
+        # The chunk's own header names its compressor; cd_values only say what was asked.
+        return {"id": blosc_h5.BloscH5Codec.codec_id} if blosc_h5.available(cname) else None
     return {
         "id": "blosc",
         "cname": cname,

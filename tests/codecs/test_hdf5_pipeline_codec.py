@@ -61,6 +61,25 @@ def test_codec_ids_resolve_in_a_fresh_interpreter_through_entry_points(codec_id)
     assert result.stdout.startswith("refindex.codecs.")
 
 
+def test_every_refindex_codec_is_declared_as_an_entry_point():
+    # What the fresh-interpreter test above checks for the installed package, for every
+    # codec: a reader with refindex installed (but not imported) resolves each id.
+    import tomllib
+    from pathlib import Path
+
+    import refindex.codecs  # noqa: F401  (registers the codecs)
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    declared = tomllib.loads(pyproject.read_text())["project"]["entry-points"]["numcodecs.codecs"]
+    registered = {
+        codec_id: f"{cls.__module__}:{cls.__name__}"
+        for codec_id, cls in numcodecs.registry.codec_registry.items()
+        if codec_id.startswith("refindex.")
+    }
+
+    assert registered.items() <= declared.items()
+
+
 def test_config_survives_json_for_a_compound_dtype(make_dataset):
     dtype = np.dtype(
         {"names": ["a", "b"], "formats": ["<i2", ">f8"], "offsets": [0, 4], "itemsize": 16}
