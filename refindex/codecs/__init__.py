@@ -7,24 +7,47 @@ so any reader with refindex installed decodes our sidecars.
 
 from numcodecs.registry import codec_registry, register_codec
 
+from refindex.codecs.bitshuffle_h5 import BitshuffleH5Codec
+from refindex.codecs.blosc2_h5 import Blosc2H5Codec
+from refindex.codecs.blosc_h5 import BloscH5Codec
 from refindex.codecs.deflate import RawDeflateCodec
 from refindex.codecs.filters import FilterSpec, UnsupportedCodecError, filters_of
 from refindex.codecs.hdf5_pipeline import Hdf5PipelineCodec
+from refindex.codecs.jpegls_h5 import JpeglsH5Codec
 from refindex.codecs.lz4h5 import Lz4H5Codec
 from refindex.codecs.lzf import LzfCodec
 from refindex.codecs.pipeline import codecs_for
+from refindex.codecs.sperr_h5 import SperrH5Codec
+from refindex.codecs.zfp_h5 import ZfpH5Codec
 
-for _codec in (Hdf5PipelineCodec, LzfCodec, Lz4H5Codec, RawDeflateCodec):
+for _codec in (
+    Hdf5PipelineCodec,
+    LzfCodec,
+    Lz4H5Codec,
+    RawDeflateCodec,
+    BitshuffleH5Codec,
+    Blosc2H5Codec,
+    BloscH5Codec,
+    JpeglsH5Codec,
+    SperrH5Codec,
+    ZfpH5Codec,
+):
     if _codec.codec_id not in codec_registry:
         register_codec(_codec)
 
 __all__ = [
+    "BitshuffleH5Codec",
+    "Blosc2H5Codec",
+    "BloscH5Codec",
     "FilterSpec",
     "Hdf5PipelineCodec",
+    "JpeglsH5Codec",
     "Lz4H5Codec",
     "LzfCodec",
     "RawDeflateCodec",
+    "SperrH5Codec",
     "UnsupportedCodecError",
+    "ZfpH5Codec",
     "codecs_for",
     "filters_of",
 ]

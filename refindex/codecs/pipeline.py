@@ -3,7 +3,9 @@
 HDF5 applies its filters in pipeline order when it writes a chunk and in reverse when it
 reads one; Zarr v2 encodes with ``filters`` in list order and decodes in reverse, so the
 pipeline maps to a list in the same order. A filter gets a standard numcodecs codec only
-where that codec is proven bit-exact for the HDF5 filter's stream (see tests/codecs);
+where that codec is proven bit-exact for the HDF5 filter's stream (see tests/codecs), or
+one of ours that decodes the filter's own framing without HDF5 (bitshuffle, blosc2, zfp,
+fcidecomp, sperr);
 everything up to and including the last filter without one is decoded by HDF5 itself
 through the ``refindex.hdf5`` codec.
 """
@@ -17,20 +19,37 @@ from collections.abc import Sequence
 import numpy as np
 from numcodecs import blosc
 
-from refindex.codecs import lz4h5, lzf
+from refindex.codecs import (
+    bitshuffle_h5,
+    blosc2_h5,
+    blosc_h5,
+    jpegls_h5,
+    lz4h5,
+    lzf,
+    sperr_h5,
+    zfp_h5,
+)
 from refindex.codecs.filters import (
+    BITSHUFFLE,
     BLOSC,
+    BLOSC2,
     BZIP2,
     DEFLATE,
+    FCIDECOMP,
     FLETCHER32,
     LZ4,
     LZF,
     SHUFFLE,
+    SPERR,
+    ZFP,
     ZSTD,
     FilterSpec,
 )
 from refindex.codecs.hdf5_pipeline import Hdf5PipelineCodec
+from refindex.codecs.plugin_path import use_hdf5plugin
 
+# Filter ids below this are HDF5's own (deflate, shuffle, ...), always built in.
+_FIRST_PLUGIN_ID = 256
 # The HDF5 blosc filter's compressor codes (cd_values[6]) and blosc's names for them.
 _BLOSC_NAMES = {0: "blosclz", 1: "lz4", 2: "lz4hc", 3: "snappy", 4: "zlib", 5: "zstd"}
 
@@ -50,6 +69,10 @@ def codecs_for(
     """
     dtype = np.dtype(dtype)
     chunks = tuple(int(n) for n in chunk_shape)
+    if any(spec.id >= _FIRST_PLUGIN_ID for spec in filters):
+        # The scanner may still read such a dataset through HDF5 (chunks to re-encode or
+        # inline, the generic codec): let HDF5 find hdf5plugin's filters, not foreign ones.
+        use_hdf5plugin()
     active = tuple(spec for i, spec in enumerate(filters) if not (filter_mask >> i) & 1)
     standard = _standard_configs(active, dtype, dtype.itemsize * math.prod(chunks))
     generic_end = max((i + 1 for i, config in enumerate(standard) if config is None), default=0)
@@ -102,14 +125,31 @@ def _standard_config(
     if spec.id == BZIP2:
         # The filter writes one plain bzip2 stream.
         return {"id": "bz2", "level": cd[0] if cd and 1 <= cd[0] <= 9 else 9}
+    # Plugin filters with framings of their own, decoded without HDF5 (so neither the
+    # plugin path nor which libhdf5 is loaded matters): each module documents its framing.
+    if spec.id in _FRAMED:
+        return _FRAMED[spec.id].config_for(cd)
     return None
 
 
+_FRAMED = {
+    BITSHUFFLE: bitshuffle_h5,
+    BLOSC2: blosc2_h5,
+    FCIDECOMP: jpegls_h5,
+    SPERR: sperr_h5,
+    ZFP: zfp_h5,
+}
+
+
 def _blosc_config(cd: tuple[int, ...]) -> dict | None:
-    """numcodecs blosc reads a blosc1 header like the HDF5 filter does, if it has the codec."""
+    """numcodecs blosc reads a blosc1 header like the HDF5 filter does, if it has the codec;
+    else imagecodecs' c-blosc, if it has it."""
     cname = _BLOSC_NAMES.get(cd[6] if len(cd) > 6 else 0)
+    if cname is None:
+        return None  # a compressor code this filter version does not know: HDF5 decides
     if cname not in blosc.list_compressors():
-        return None
+        # The chunk's own header names its compressor; cd_values only say what was asked.
+        return {"id": blosc_h5.BloscH5Codec.codec_id} if blosc_h5.available(cname) else None
     return {
         "id": "blosc",
         "cname": cname,

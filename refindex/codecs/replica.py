@@ -14,7 +14,6 @@ parameters that make it produce the stored values, and refuse when none do.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 from collections.abc import Sequence
@@ -33,25 +32,16 @@ from refindex.codecs.filters import (
     FilterSpec,
     UnsupportedCodecError,
 )
+from refindex.codecs.plugin_path import use_hdf5plugin
 from refindex.errors import RefindexError
 
 _file_numbers = itertools.count()
-_plugins_loaded = False
 
 # scaleoffset cd_values: [7] says whether a fill value is defined, [8:] hold its bytes.
 _SO_FILL_DEFINED_INDEX = 7
 _SO_FILL_INDEX = 8
 # nbit cd_values for an atomic type: [3] class (1 = atomic), [4:8] size, order, precision, offset.
 _NBIT_ATOMIC = 1
-
-
-def load_plugins() -> None:
-    """Import hdf5plugin once, if installed, so HDF5 can load the filters it ships."""
-    global _plugins_loaded
-    if not _plugins_loaded:
-        _plugins_loaded = True
-        with contextlib.suppress(ImportError):
-            import hdf5plugin  # noqa: F401  (registers its filters on import)
 
 
 class Replica:
@@ -62,7 +52,7 @@ class Replica:
     """
 
     def __init__(self, dtype: np.dtype, chunks: tuple[int, ...], filters: Sequence[FilterSpec]):
-        load_plugins()
+        use_hdf5plugin()
         self.dtype = np.dtype(dtype)
         self.chunks = tuple(int(n) for n in chunks)
         self.filters = tuple(filters)
@@ -182,7 +172,10 @@ def _candidates(spec: FilterSpec):
     elif spec.id in (SZ, SZ3, FCIDECOMP) and stored:
         yield stored[2 + stored[0] :]  # rank, type or version, then the chunk dims
     elif spec.id == SPERR and len(stored) > 1:
-        yield stored[1:2]  # after a packed rank/type word; dims follow
+        # After a packed rank/type/missing-value word come the user's compression word (and
+        # missing-value mode, bits 6-9 of the packed word, for newer versions); dims follow.
+        yield (stored[1], (stored[0] >> 6) & 0xF)
+        yield stored[1:2]
     yield stored
     for start in range(1, len(stored) + 1):
         yield stored[start:]

@@ -16,6 +16,7 @@ from typing import BinaryIO
 import h5py
 
 from refindex import __version__
+from refindex.codecs.plugin_path import use_hdf5plugin
 from refindex.errors import ContainerError, SourceNotFoundError
 from refindex.index import Index, Source
 from refindex.io import ObjectInfo, ReadEngine, ReadOptions, RemoteFile, open_container
@@ -140,6 +141,8 @@ def _scan_hdf5(fileobj: BinaryIO, url: str, remote: bool, index: Index, source_i
                options: ScanOptions, resolver: _ExternalSources,
                progress: Progress | None) -> list[str]:
     """Scan an HDF5 / NetCDF4 file into ``index``; returns what was skipped."""
+    # Before any dataset is open: HDF5 may decode plugin filters while scanning.
+    use_hdf5plugin()
     try:
         # A local file opens by path, so HDF5 can follow external links next to it.
         with h5py.File(fileobj if remote else url, "r") as file:

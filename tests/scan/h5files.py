@@ -6,6 +6,9 @@ chunks where they matter.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -93,7 +96,17 @@ def _nbit(f: h5py.File, name: str, data: np.ndarray) -> None:
 
 
 def plugin_filters(path: Path) -> None:
-    """The hdf5plugin family."""
+    """The hdf5plugin family, written by a fresh interpreter: where netCDF4 was imported
+    first, this process's HDF5 may load netCDF4's plugins, built for another libhdf5."""
+    script = "import sys; from tests.scan import h5files; h5files.write_plugin_filters(sys.argv[1])"
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    env.pop("HDF5_PLUGIN_PATH", None)
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, cwd=root, env=env)
+
+
+def write_plugin_filters(path: str) -> None:
+    """What ``plugin_filters`` writes, in this process."""
     rng = _rng()
     data = np.cumsum(rng.normal(size=(40, 50)), axis=1).astype("f4")
     plugins = {
