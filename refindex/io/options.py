@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from refindex.io.retry import RetryPolicy
+
 MiB = 1024 * 1024
 AUTO = -1  # zarr_concurrency chosen from the arrays' chunk sizes
 
@@ -51,8 +53,9 @@ class ReadOptions:
     and retried (a slow response that keeps delivering bytes is never cut off)."""
 
     deadline: float = 300.0
-    """Seconds one read (a range GET or a HEAD) may take from its first attempt to its last
-    byte, retries and waits included; then it fails with a ``FetchError``."""
+    """Seconds one read (a range GET, a HEAD or a page of a listing) may take from its first
+    attempt to its last byte, retries and waits included; then it fails with a
+    ``FetchError``."""
 
     retries: int = 5
     """Extra attempts after a failed one (5xx, 429, 408, broken, truncated or stalled
@@ -221,6 +224,12 @@ class ReadOptions:
     def replace(self, **changes: Any) -> ReadOptions:
         """A copy with ``changes`` applied (validated like the constructor)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """How each read, HEAD and listing request is retried (``retries``, ``backoff_base``,
+        ``backoff_max``, ``deadline``)."""
+        return RetryPolicy(self.retries, self.backoff_base, self.backoff_max, self.deadline)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ReadOptions:
