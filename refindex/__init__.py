@@ -8,10 +8,11 @@ from refindex.io import ReadOptions  # noqa: E402
 from refindex.scan import ScanOptions, ScanResult, scan  # noqa: E402
 from refindex.sidecar import load_index, write_index  # noqa: E402
 from refindex.store import ReferenceStore, open_store  # noqa: E402
+from refindex.tuning import tune_zarr  # noqa: E402
 from refindex.validate import ValidationReport, validate  # noqa: E402
 
 _zarr_dtypes.register()
 
 __all__ = ["Index", "ReadOptions", "ReferenceStore", "ScanOptions", "ScanResult",
-           "ValidationReport", "load_index", "open_store", "scan", "validate", "write_index",
-           "__version__"]
+           "ValidationReport", "load_index", "open_store", "scan", "tune_zarr", "validate",
+           "write_index", "__version__"]

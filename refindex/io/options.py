@@ -169,13 +169,14 @@ class ReadOptions:
     0 disables; needs the memory cache (``cache_size``)."""
 
     zarr_concurrency: int = AUTO
-    """Chunks zarr asks for at once (its ``async.concurrency``, default 10), set when a
-    refindex store is made while zarr's setting is still its default (or one refindex set);
-    batching merges what arrives together, so more at once means fewer, larger requests.
-    ``AUTO`` (-1): as many chunks as fit 512 MiB decoded, between 64 and 4,096 (4,096 for
-    small chunks: a whole plane of them in one batch; 512 for 1 MiB chunks), which bounds the
-    memory of chunks fetched but not yet decoded. A value the user chose for zarr is never
-    changed; 0 leaves zarr alone."""
+    """Chunks zarr asks a store for at once (its ``async.concurrency``, default 10) during
+    refindex's own reads through zarr (the xarray backend's arrays, ``refindex read``), and
+    what ``refindex.tune_zarr(store)`` sets for the whole process (opt-in); batching merges
+    what arrives together, so more at once means fewer, larger requests. Making a store
+    never changes zarr's configuration. ``AUTO`` (-1): as many chunks as fit 512 MiB
+    decoded, between 64 and 4,096 (4,096 for small chunks: a whole plane of them in one
+    batch; 512 for 1 MiB chunks), which bounds the memory of chunks fetched but not yet
+    decoded. A value the user chose for zarr is never changed; 0 leaves zarr alone."""
 
     def __post_init__(self) -> None:
         positive = (
