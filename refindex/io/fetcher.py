@@ -20,7 +20,7 @@ from yarl import URL
 
 from refindex.errors import FetchError, SourceNotFoundError
 from refindex.io import lifetime
-from refindex.io.attempts import AttemptEvents, AttemptLoop
+from refindex.io.attempts import AttemptEvents, AttemptLoop, Send
 from refindex.io.options import ReadOptions
 from refindex.io.requests import ObjectInfo, RangeRequest
 from refindex.io.resolver import ResolvedUrl, UrlResolver
@@ -40,9 +40,6 @@ from refindex.io.validation import (
 )
 
 _T = TypeVar("_T")
-
-# One attempt on a resolved URL, with the headers (cookies, token) its resolution needs.
-_Attempt = Callable[[URL, Mapping[str, str]], Awaitable[_T]]
 
 
 class HttpFetcher:
@@ -115,7 +112,7 @@ class HttpFetcher:
         where: str,
         scheme: str,
         method: str,
-        attempt: _Attempt[_T],
+        attempt: Send[_T],
         sign: Callable[[], str] | None = None,
     ) -> _T:
         """``attempt`` through the one attempt loop (``refindex.io.attempts``): resolved by
