@@ -29,7 +29,8 @@ from benchmarks.proxy import CountingProxy  # noqa: E402
 from refindex.demo.embedded_s3 import EmbeddedS3  # noqa: E402
 
 CASES = {
-    # name: (ReadOptions changes, zarr async.concurrency or None for what refindex sets)
+    # name: (ReadOptions changes, zarr async.concurrency or None for the store's
+    # zarr_concurrency, as refindex's own reads and refindex.tune_zarr use)
     "one request per chunk (before)": ({"max_request": 1, "cache_size": 0}, 10),
     "batched, zarr's 10 at once": ({"readahead_size": 0}, 10),
     "batched + read-ahead, 10 at once": ({}, 10),
@@ -49,8 +50,8 @@ def make_file(path: Path) -> np.ndarray:
 
 def read_plane(index, endpoint: str, changes: dict, concurrency: int | None):
     store = refindex.open_store(index, endpoint_url=endpoint, **changes)
-    settings = {} if concurrency is None else {"async.concurrency": concurrency}
-    with zarr.config.set(settings):
+    chunks = store.zarr_concurrency if concurrency is None else concurrency
+    with zarr.config.set({"async.concurrency": chunks}):
         group = zarr.open_group(store, mode="r", zarr_format=2)
         start = time.perf_counter()
         plane = group["tas"][0]

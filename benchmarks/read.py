@@ -42,6 +42,7 @@ from benchmarks.s3_link import s3fs_options  # noqa: E402
 from refindex.demo.embedded_s3 import EmbeddedS3  # noqa: E402
 from refindex.index import Source  # noqa: E402
 from refindex.io.resolver import forget_resolutions  # noqa: E402
+from refindex.store.tuning import zarr_concurrency  # noqa: E402
 
 BUCKET = "bench"
 ARCHIVE_USER, ARCHIVE_PASSWORD = "reader", "open-sesame"
@@ -127,7 +128,10 @@ def read_refindex(prepared: Prepared, selection: Selection, route: Route,
                   server: EmbeddedS3) -> np.ndarray:
     store = refindex.open_store(prepared.sidecars[route.name], endpoint_url=route.endpoint)
     group = zarr.open_group(store, mode="r", zarr_format=2)
-    return group[selection.variable][selection.index]
+    # The store's chunks asked for at once, as refindex's own reads (and tune_zarr) do;
+    # only for this read: the other tools keep zarr's setting.
+    with zarr_concurrency(store.zarr_concurrency):
+        return group[selection.variable][selection.index]
 
 
 def read_kerchunk(prepared: Prepared, selection: Selection, route: Route,

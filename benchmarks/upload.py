@@ -289,6 +289,7 @@ def run_reads(bench: Bench, native: str | None, sidecar: Path) -> None:
         tools[f"zarr + s3fs ({bench.store.files:,} objects)"] = lambda: native_group(bench,
                                                                                      native)
     tools["refindex (packed tars)"] = lambda: refindex_group(bench, sidecar)
+    refindex_chunks = refindex.open_store(sidecar).zarr_concurrency
     print(f"\n## Read back: RTT {args.rtt:g} ms, {args.bandwidth:g} Mbit/s, median of "
           f"{args.repeat}; zarr + s3fs with {args.native_concurrency} chunks at once over "
           f"{args.native_connections} connections")
@@ -307,7 +308,8 @@ def run_reads(bench: Bench, native: str | None, sidecar: Path) -> None:
             for _ in range(args.repeat):
                 forget_resolutions()
                 watch = Stopwatch()
-                with _zarr_concurrency(args.native_concurrency if "s3fs" in name else None):
+                with _zarr_concurrency(args.native_concurrency if "s3fs" in name
+                                       else refindex_chunks):
                     measured, digests = bench.measure(
                         lambda g=open_group, r=read, w=watch: read_pieces(g, r, w))
                 if digests != expected:
@@ -322,7 +324,8 @@ def run_reads(bench: Bench, native: str | None, sidecar: Path) -> None:
 
 
 def _zarr_concurrency(chunks: int | None):
-    """zarr's ``async.concurrency`` for a competitor (refindex sets its own)."""
+    """zarr's ``async.concurrency`` for a tool's reads: the competitor's setting, or the
+    refindex store's ``zarr_concurrency`` (as refindex's own reads and ``tune_zarr`` use)."""
     return zarr.config.set({"async.concurrency": chunks}) if chunks else contextlib.nullcontext()
 
 

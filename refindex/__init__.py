@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from refindex.scan import ScanOptions, ScanResult, scan
     from refindex.sidecar import load_index, write_index
     from refindex.store import ReferenceStore, open_store
+    from refindex.store.tuning import tune_zarr
     from refindex.validate import ValidationReport, validate
 
 # Public name -> the module that defines it.
@@ -31,13 +32,14 @@ _EXPORTS = {
     "write_index": "refindex.sidecar",
     "ReferenceStore": "refindex.store",
     "open_store": "refindex.store",
+    "tune_zarr": "refindex.store.tuning",
     "ValidationReport": "refindex.validate",
     "validate": "refindex.validate",
 }
 
 __all__ = ["Index", "ReadOptions", "ReferenceStore", "ScanOptions", "ScanResult",
-           "ValidationReport", "load_index", "open_store", "scan", "validate", "write_index",
-           "__version__"]
+           "ValidationReport", "load_index", "open_store", "scan", "tune_zarr", "validate",
+           "write_index", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -98,7 +98,10 @@ def _scan(sources, directory, from_file, options, read_options, jobs, client, fa
     if combine_options is None and "combine" in settings:
         combine_options = _combine_options(settings["combine"])
     engine = ReadEngine(read_options)
-    listed = _identified(expand_sources(list(sources), engine, from_file=from_file), engine)
+    try:
+        listed = _identified(expand_sources(list(sources), engine, from_file=from_file), engine)
+    finally:
+        engine.close_sync()  # members are scanned by engines of their own
     report = CollectionReport(folder.path, listed=len(listed))
     members: dict[str, MemberRecord] = {}
     todo = []

@@ -42,20 +42,23 @@ def combine(members: Sequence[MemberInput], options: CombineOptions | None = Non
     if not len(loaded):
         raise CombineError(["no members to combine"])
     engine = ReadEngine(read_options)
-    wanted = list(options.concat_dims) if options.concat_dims else None
-    infos = summarize(loaded, wanted, engine)
-    problems: list[str] = []
-    dims = combined_dims(infos, options, problems)
-    plans = plan_arrays(infos, dims, problems)
-    groups = _group_attrs(infos, dims, options.attrs, problems)
-    if problems:
-        raise CombineError(problems)
-    builder = Builder(infos, dims, plans, engine)
-    for batch in loaded.batches(builder.order):
-        builder.add(batch)
-    problems = builder.problems()
-    if problems:
-        raise CombineError(problems)
+    try:
+        wanted = list(options.concat_dims) if options.concat_dims else None
+        infos = summarize(loaded, wanted, engine)
+        problems: list[str] = []
+        dims = combined_dims(infos, options, problems)
+        plans = plan_arrays(infos, dims, problems)
+        groups = _group_attrs(infos, dims, options.attrs, problems)
+        if problems:
+            raise CombineError(problems)
+        builder = Builder(infos, dims, plans, engine)
+        for batch in loaded.batches(builder.order):
+            builder.add(batch)
+        problems = builder.problems()
+        if problems:
+            raise CombineError(problems)
+    finally:
+        engine.close_sync()
     index = builder.index()
     index.groups = groups
     # The first member's generator: its name says what fill values mean (refindex or

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from refindex.commands.read_arguments import add_read_arguments, read_options_from
 from refindex.store import open_store
+from refindex.store.tuning import zarr_concurrency
 
 
 def add_parser(commands) -> None:
@@ -33,21 +34,22 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
-    store = open_store(args.sidecar, read_options_from(args))
-    group = zarr.open_group(store, mode="r", zarr_format=2)
-    paths = args.array or sorted(store.index.arrays)
-    selection = parse_selection(args.select) if args.select else ...
-    started = time.perf_counter()
-    total = 0
-    for path in paths:
-        values = np.asarray(group[path][selection])
-        total += values.nbytes
-        console.print(f"/{escape(path)}: {values.shape} {values.dtype}, {values.nbytes:,} bytes",
-                      highlight=False)
-    seconds = time.perf_counter() - started
-    console.print(f"read {total:,} bytes of values in {seconds:.2f} s", highlight=False)
-    if args.stats:
-        console.print(str(store.engine.stats), highlight=False, soft_wrap=True)
+    with open_store(args.sidecar, read_options_from(args)) as store, \
+            zarr_concurrency(store.zarr_concurrency):
+        group = zarr.open_group(store, mode="r", zarr_format=2)
+        paths = args.array or sorted(store.index.arrays)
+        selection = parse_selection(args.select) if args.select else ...
+        started = time.perf_counter()
+        total = 0
+        for path in paths:
+            values = np.asarray(group[path][selection])
+            total += values.nbytes
+            console.print(f"/{escape(path)}: {values.shape} {values.dtype}, "
+                          f"{values.nbytes:,} bytes", highlight=False)
+        seconds = time.perf_counter() - started
+        console.print(f"read {total:,} bytes of values in {seconds:.2f} s", highlight=False)
+        if args.stats:
+            console.print(str(store.engine.stats), highlight=False, soft_wrap=True)
     return 0
 
 

@@ -1,10 +1,11 @@
 """HttpFetcher: exact, validated, retried range GETs and HEADs over aiohttp.
 
-Each attempt holds a place under the host's in-flight limit (lowered while the host
-throttles) and the engine's; it is retried with exponential backoff and full jitter on
-5xx, 429, resets, truncated and stalled bodies, within an overall deadline per read. Every
-answer is checked (``validation``) before its bytes are returned: a short or mismatched
-answer is never returned, and a failure names the URL, the range and the last cause.
+Requests go through the one attempt loop (``refindex.io.attempts``, which uploads use too):
+each attempt holds a place under the host's in-flight limit and the engine's, and is retried
+as ``ReadOptions.retry`` says on 5xx, 429, resets, truncated and stalled bodies, within a
+deadline per read. Every answer is checked (``validation``) before its bytes are returned: a
+short or mismatched answer is never returned, and a failure names the URL, the range, the
+last cause and the attempts.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from yarl import URL
 
 from refindex.errors import FetchError, SourceNotFoundError
 from refindex.io import lifetime
+from refindex.io.attempts import AttemptEvents, AttemptLoop, Send
 from refindex.io.options import ReadOptions
 from refindex.io.requests import ObjectInfo, RangeRequest
 from refindex.io.resolver import ResolvedUrl, UrlResolver
-from refindex.io.retry import RetryableError, backoff_delay, describe_error
-from refindex.io.sessions import LoopResourcePool, host_limiter
+from refindex.io.retry import RetryableError, describe_error
+from refindex.io.s3 import forget_credentials
+from refindex.io.sessions import LoopResourcePool
 from refindex.io.stats import ReadStats
-from refindex.io.throttle import HostLimiter
 from refindex.io.validation import (
     TRANSIENT_ERRORS,
     AccessDenied,
@@ -38,9 +40,6 @@ from refindex.io.validation import (
 )
 
 _T = TypeVar("_T")
-
-# One attempt on a resolved URL, with the headers (cookies, token) its resolution needs.
-_Attempt = Callable[[URL, Mapping[str, str]], Awaitable[_T]]
 
 
 class HttpFetcher:
@@ -57,6 +56,7 @@ class HttpFetcher:
         self._stats = stats
         self._resolver = resolver
         self._resources = resources
+        self._attempts = AttemptLoop(options.retry, options.max_per_host)
 
     async def get(self, request: RangeRequest, scheme: str) -> bytes:
         """Exactly the bytes of ``request``, or an error naming the URL and range."""
@@ -85,12 +85,9 @@ class HttpFetcher:
     async def get_signed(self, url: str, sign: Callable[[], str]) -> bytes:
         """The body of a GET of the URL ``sign()`` makes (signed anew for each attempt), for
         requests that are not reads of a source: S3 listings. ``url`` names it in errors."""
-        async def resolve(_url: str, _method: str) -> ResolvedUrl:
-            return ResolvedUrl(sign())
-
         return await self._with_retries(
             url, url, "s3", "GET",
-            lambda target, headers: self._document_once(url, target, headers), resolve)
+            lambda target, headers: self._document_once(url, target, headers), sign)
 
     async def _document_once(self, url: str, target: URL, headers: Mapping[str, str]) -> bytes:
         session = self._resources.get().session
@@ -115,81 +112,34 @@ class HttpFetcher:
         where: str,
         scheme: str,
         method: str,
-        attempt: _Attempt[_T],
-        resolve: Callable[[str, str], Awaitable[ResolvedUrl]] | None = None,
+        attempt: Send[_T],
+        sign: Callable[[], str] | None = None,
     ) -> _T:
-        loop = asyncio.get_running_loop()
-        options = self._options
-        attempts = failures = 0
-        cause = "the first attempt did not finish"
-        resolved: ResolvedUrl | None = None
-        refreshed = False
-        # The deadline starts when the first attempt gets its place under the limits (or
-        # fails before), not while waiting for that place: a long queue of reads must not
-        # time out before it is served.
-        deadline: float | None = None
-        while True:
-            attempts += 1
-            try:
-                async with asyncio.timeout_at(deadline) as scope:
-                    resolved = await (resolve or self._resolver.resolve)(url, method)
-                    target = URL(resolved.url, encoded=True)
-                    limiter = host_limiter(str(target.origin()), options.max_per_host)
-                    async with limiter.slot(options.max_per_host), self._resources.get().limit:
-                        if deadline is None:
-                            deadline = loop.time() + options.deadline
-                            scope.reschedule(deadline)
-                        return await self._attempt(
-                            limiter, scheme, attempt(target, resolved.headers)
-                        )
-            except TimeoutError:
-                if not scope.expired():
-                    raise
-                raise self._past_deadline(where, attempts, cause) from None
-            except AccessDenied as error:
-                # An expired presigned URL or token, or rotated credentials: resolve anew once.
-                if refreshed or resolve is not None or not self._resolver.can_refresh(url):
-                    raise FetchError(f"{where}: {error}") from None
-                refreshed = True
-                self._resolver.refresh(url, resolved)
-                self._stats.add(scheme, retries=1)
-            except RetryableError as error:
-                cause = error.reason
-                failures += 1
-                if failures > options.retries:
-                    raise FetchError(
-                        f"{where}: {cause} (gave up after {attempts} attempts)"
-                    ) from error
-                if deadline is None:
-                    deadline = loop.time() + options.deadline
-                delay = backoff_delay(failures - 1, options, error.retry_after)
-                if loop.time() + delay >= deadline:
-                    raise self._past_deadline(where, attempts, cause) from error
-                self._stats.add(scheme, retries=1, backoff_seconds=delay)
-                await asyncio.sleep(delay)
+        """``attempt`` through the one attempt loop (``refindex.io.attempts``): resolved by
+        the resolver (refreshed once on a 401/403), or signed by ``sign()`` for each attempt
+        (the credentials read anew once on a 401/403)."""
+        if sign is None:
+            async def resolve() -> ResolvedUrl:
+                return await self._resolver.resolve(url, method)
 
-    async def _attempt(self, limiter: HostLimiter, scheme: str, attempt: Awaitable[_T]) -> _T:
-        """One attempt, its outcome reported to the host's throttle."""
-        try:
-            result = await attempt
-        except RetryableError as error:
-            if error.throttled:
-                limiter.throttled()
-                self._stats.add(scheme, throttled=1)
-                self._note_limit(limiter)
-            raise
-        limiter.succeeded()
-        self._note_limit(limiter)
-        return result
+            def refresh(stale: ResolvedUrl | None) -> bool:
+                if not self._resolver.can_refresh(url):
+                    return False
+                self._resolver.refresh(url, stale)
+                return True
+        else:
+            async def resolve() -> ResolvedUrl:
+                return ResolvedUrl(sign())
 
-    def _note_limit(self, limiter: HostLimiter) -> None:
-        self._stats.note_host_limit(limiter.host, limiter.throttle.limit)
+            def refresh(stale: ResolvedUrl | None) -> bool:
+                if self._options.anon:  # unsigned: nothing to read anew
+                    return False
+                forget_credentials()
+                return True
 
-    def _past_deadline(self, where: str, attempts: int, cause: str) -> FetchError:
-        return FetchError(
-            f"{where}: not read within the deadline of {self._options.deadline:g} s "
-            f"({attempts} attempts; last cause: {cause})"
-        )
+        return await self._attempts.run(
+            where, resolve, attempt, refresh=refresh, limit=self._resources.get().limit,
+            events=_Counted(self._stats, scheme))
 
     async def _get_once(
         self, request: RangeRequest, target: URL, resolved_headers: Mapping[str, str]
@@ -292,6 +242,22 @@ class HttpFetcher:
             raise RetryableError(
                 f"timed out: no response headers within {self._options.timeout:g} s"
             ) from None
+
+
+class _Counted(AttemptEvents):
+    """The attempt loop's events, counted in the engine's stats of one scheme."""
+
+    def __init__(self, stats: ReadStats, scheme: str) -> None:
+        self._stats, self._scheme = stats, scheme
+
+    def retrying(self, backoff: float) -> None:
+        self._stats.add(self._scheme, retries=1, backoff_seconds=backoff)
+
+    def throttled(self) -> None:
+        self._stats.add(self._scheme, throttled=1)
+
+    def host_limit(self, host: str, limit: int) -> None:
+        self._stats.note_host_limit(host, limit)
 
 
 async def _read_body(

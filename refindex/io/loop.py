@@ -29,7 +29,7 @@ def background_loop() -> asyncio.AbstractEventLoop:
             _loop_pid = os.getpid()
             thread = threading.Thread(target=_loop.run_forever, name="refindex-io", daemon=True)
             thread.start()
-            atexit.register(_shutdown, _loop)
+            atexit.register(_shutdown, _loop, thread)
         return _loop
 
 
@@ -65,7 +65,7 @@ def run_sync(coroutine: Coroutine[Any, Any, _T], timeout: float | None = None) -
         raise
 
 
-def _shutdown(loop: asyncio.AbstractEventLoop) -> None:
+def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
     if loop.is_closed() or not loop.is_running() or _loop_pid != os.getpid():
         return
 
@@ -77,3 +77,7 @@ def _shutdown(loop: asyncio.AbstractEventLoop) -> None:
     with contextlib.suppress(Exception):
         asyncio.run_coroutine_threadsafe(run_hooks(), loop).result(_SHUTDOWN_TIMEOUT)
     loop.call_soon_threadsafe(loop.stop)
+    # Closed once stopped, so that no unclosed loop (and its sockets) is reported at exit.
+    thread.join(_SHUTDOWN_TIMEOUT)
+    if not loop.is_running():
+        loop.close()

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from refindex.io.retry import RetryPolicy
+
 MiB = 1024 * 1024
 AUTO = -1  # zarr_concurrency chosen from the arrays' chunk sizes
 
@@ -51,8 +53,9 @@ class ReadOptions:
     and retried (a slow response that keeps delivering bytes is never cut off)."""
 
     deadline: float = 300.0
-    """Seconds one read (a range GET or a HEAD) may take from its first attempt to its last
-    byte, retries and waits included; then it fails with a ``FetchError``."""
+    """Seconds one read (a range GET, a HEAD or a page of a listing) may take from its first
+    attempt to its last byte, retries and waits included; then it fails with a
+    ``FetchError``."""
 
     retries: int = 5
     """Extra attempts after a failed one (5xx, 429, 408, broken, truncated or stalled
@@ -166,13 +169,14 @@ class ReadOptions:
     0 disables; needs the memory cache (``cache_size``)."""
 
     zarr_concurrency: int = AUTO
-    """Chunks zarr asks for at once (its ``async.concurrency``, default 10), set when a
-    refindex store is made while zarr's setting is still its default (or one refindex set);
-    batching merges what arrives together, so more at once means fewer, larger requests.
-    ``AUTO`` (-1): as many chunks as fit 512 MiB decoded, between 64 and 4,096 (4,096 for
-    small chunks: a whole plane of them in one batch; 512 for 1 MiB chunks), which bounds the
-    memory of chunks fetched but not yet decoded. A value the user chose for zarr is never
-    changed; 0 leaves zarr alone."""
+    """Chunks zarr asks a store for at once (its ``async.concurrency``, default 10) during
+    refindex's own reads through zarr (the xarray backend's arrays, ``refindex read``), and
+    what ``refindex.tune_zarr(store)`` sets for the whole process (opt-in); batching merges
+    what arrives together, so more at once means fewer, larger requests. Making a store
+    never changes zarr's configuration. ``AUTO`` (-1): as many chunks as fit 512 MiB
+    decoded, between 64 and 4,096 (4,096 for small chunks: a whole plane of them in one
+    batch; 512 for 1 MiB chunks), which bounds the memory of chunks fetched but not yet
+    decoded. A value the user chose for zarr is never changed; 0 leaves zarr alone."""
 
     def __post_init__(self) -> None:
         positive = (
@@ -221,6 +225,12 @@ class ReadOptions:
     def replace(self, **changes: Any) -> ReadOptions:
         """A copy with ``changes`` applied (validated like the constructor)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """How each read, HEAD and listing request is retried (``retries``, ``backoff_base``,
+        ``backoff_max``, ``deadline``)."""
+        return RetryPolicy(self.retries, self.backoff_base, self.backoff_max, self.deadline)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ReadOptions:

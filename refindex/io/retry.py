@@ -1,13 +1,14 @@
-"""When to retry an HTTP request, and how long to wait before doing so."""
+"""When to retry an HTTP request, and how long to wait before doing so: ``RetryPolicy``, the
+one value that reads (``ReadOptions.retry``) and uploads (``UploadOptions.retry``) are retried
+by, in ``refindex.io.attempts``."""
 
 from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-
-from refindex.io.options import ReadOptions
 
 # Request Timeout, Too Many Requests and every 5xx except Not Implemented.
 RETRY_STATUSES = frozenset({408, 429})
@@ -17,6 +18,27 @@ THROTTLE_STATUSES = frozenset({429, 503})
 
 # Doublings of the backoff beyond which the ceiling is backoff_max anyway (avoids overflow).
 _MAX_DOUBLINGS = 60
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How one request is retried: ``retries`` extra attempts after failed ones, waits of
+    exponential backoff with full jitter between them (``backoff_base`` seconds before the
+    first retry, doubling, at most ``backoff_max``; a server's ``Retry-After`` in full), and
+    ``deadline`` seconds for the whole, retries and waits included (None: no deadline). The
+    deadline starts when the first attempt gets its place under the in-flight limits."""
+
+    retries: int = 5
+    backoff_base: float = 0.1
+    backoff_max: float = 5.0
+    deadline: float | None = 300.0
+
+    def __post_init__(self) -> None:
+        for name in ("retries", "backoff_base", "backoff_max"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"RetryPolicy.{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.deadline is not None and self.deadline <= 0:
+            raise ValueError(f"RetryPolicy.deadline must be > 0 or None, got {self.deadline!r}")
 
 
 class RetryableError(Exception):
@@ -47,7 +69,7 @@ def is_throttle_status(status: int) -> bool:
 
 def backoff_delay(
     attempt: int,
-    options: ReadOptions,
+    policy: RetryPolicy,
     retry_after: float | None = None,
     rng: random.Random | None = None,
 ) -> float:
@@ -57,7 +79,7 @@ def backoff_delay(
     A server's ``Retry-After`` is honoured in full, with the jitter added on top so that
     requests told the same time do not all come back at once.
     """
-    ceiling = min(options.backoff_max, options.backoff_base * 2 ** min(attempt, _MAX_DOUBLINGS))
+    ceiling = min(policy.backoff_max, policy.backoff_base * 2 ** min(attempt, _MAX_DOUBLINGS))
     # Full jitter spreads the retries of many requests that failed at once.
     delay = (rng or random).uniform(0, ceiling)
     if retry_after is not None:

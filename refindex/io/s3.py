@@ -38,6 +38,14 @@ class S3Presigner:
         bucket, key = split_s3(url)
         return self._sign(method, url, bucket, key, query)
 
+    def renew(self) -> bool:
+        """After a refusal (401/403): read the credentials anew for the next signature (they
+        may have been rotated); False when requests are unsigned (``anon``)."""
+        if self._options.anon:
+            return False
+        forget_credentials()
+        return True
+
     def sign_bucket(self, method: str, bucket: str, query: Mapping[str, str]) -> str:
         """A URL for ``method`` on the bucket itself (``ListObjectsV2``: ``GET /bucket/?...``)."""
         return self._sign(method, f"s3://{bucket}/", bucket, "", query)

@@ -87,13 +87,24 @@ def scan(location: str | os.PathLike, options: ScanOptions | None = None,
          known: ObjectInfo | None = None, head: bytes | None = None) -> ScanResult:
     """Scan one container into ``index`` (a new Index when None); see :class:`ScanOptions`.
 
-    ``engine`` reads (default: a new one with ``read_options``). ``known`` is the object's
+    ``engine`` reads (default: a new one with ``read_options``, closed when the scan ends;
+    one passed in is the caller's to close). ``known`` is the object's
     size and identity when a listing gave them (no HEAD then); ``head`` its first bytes when
     they were fetched ahead (the first block of a remote object, as ``RemoteFile`` reads it).
     """
-    options = options or ScanOptions()
+    if engine is not None:
+        return _scan(location, options or ScanOptions(), progress, index, engine, known, head)
+    engine = ReadEngine(read_options or ReadOptions.from_env())
+    try:
+        return _scan(location, options or ScanOptions(), progress, index, engine, known, head)
+    finally:
+        engine.close_sync()
+
+
+def _scan(location: str | os.PathLike, options: ScanOptions, progress: Progress | None,
+          index: Index | None, engine: ReadEngine, known: ObjectInfo | None,
+          head: bytes | None) -> ScanResult:
     url = normalize_location(location)
-    engine = engine or ReadEngine(read_options or ReadOptions.from_env())
     started = time.perf_counter()
     info = known if known is not None and known.size is not None else engine.info_sync(url)
     index = index if index is not None else Index()

@@ -38,7 +38,10 @@ def sidecar_bytes(location: str | os.PathLike, options=None) -> bytes:
     from refindex.io import RangeRequest, ReadEngine
 
     engine = ReadEngine(options)
-    return engine.read_sync([RangeRequest(text, 0, -1)])[0]
+    try:
+        return engine.read_sync([RangeRequest(text, 0, -1)])[0]
+    finally:
+        engine.close_sync()
 
 
 def member(directory: str | os.PathLike, name: str) -> str:

@@ -7,7 +7,9 @@ the planner, kept by the engine's cache, joined by the ``get``s that arrive whil
 flight). The window doubles as the walk goes on but never exceeds the chunks walked so far nor
 a byte budget, so a walk that stops early wastes at most about as much as it read. When many
 reads of the array are in flight at once, zarr is already asking far enough ahead (its
-concurrency was raised): then nothing is read ahead, and nothing is wasted.
+concurrency was raised, by refindex's own reads or ``refindex.tune_zarr``): then nothing is
+read ahead, and nothing is wasted. At zarr's default of 10 it is the read-ahead that keeps
+the requests large.
 """
 
 from __future__ import annotations

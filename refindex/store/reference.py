@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from functools import cached_property
 
 import numpy as np
 import ujson
-import zarr
 from zarr.abc.store import (
     ByteRequest,
     OffsetByteRequest,
@@ -34,11 +32,10 @@ from refindex.errors import (
 from refindex.index import ABSENT, INLINE, WHOLE, ArrayNode, ChunkRef, Index
 from refindex.io import RangeRequest, ReadEngine, ReadOptions
 from refindex.io.batch import ReadBatcher
-from refindex.io.options import AUTO
 from refindex.sidecar import is_local, load_index
 from refindex.store.readahead import ChunkReadahead
+from refindex.store.tuning import chunks_in_flight
 
-_ZARR_DEFAULT_CONCURRENCY = 10  # zarr-python 3's default async.concurrency
 _WRAPPED_ERRORS = (FetchError, SourceChangedError, SourceNotFoundError, SourcePolicyError)
 
 
@@ -46,7 +43,10 @@ class ReferenceStore(Store):
     """Zarr v2 keys of the arrays an Index describes, read-only.
 
     Picklable: it pickles the index and the read options; network resources are opened
-    lazily in the process (and event loop) that reads.
+    lazily in the process (and event loop) that reads. ``close()`` (or ``with store:``)
+    closes the HTTP sessions of the engine the store made; an ``engine`` passed in is the
+    caller's to close. Making a store changes nothing outside it (zarr's configuration
+    included: see ``refindex.store.tuning``).
     """
 
     supports_writes = False
@@ -54,12 +54,14 @@ class ReferenceStore(Store):
     supports_partial_writes = False
     supports_listing = True
 
-    def __init__(self, index: Index, options: ReadOptions | None = None, name: str = "") -> None:
+    def __init__(self, index: Index, options: ReadOptions | None = None, name: str = "", *,
+                 engine: ReadEngine | None = None) -> None:
         super().__init__(read_only=True)
         self.index = index
-        self.options = options or ReadOptions.from_env()
+        self.options = options or (engine.options if engine else ReadOptions.from_env())
         self.name = name
-        self._engine: ReadEngine | None = None
+        self._engine: ReadEngine | None = engine
+        self._owns_engine = engine is None
         self._batcher: ReadBatcher | None = None
         self._readahead = (
             ChunkReadahead(self.options.readahead_size)
@@ -69,7 +71,6 @@ class ReferenceStore(Store):
         self._prefetches: set[asyncio.Future] = set()
         self.decoded = DecodedChunks(self.options.decoded_cache_size)
         """Decoded chunks of the arrays this store re-tiles (see ``retiled_zarray``)."""
-        _raise_zarr_concurrency(_concurrency_for(index, self.options.zarr_concurrency))
 
     def __getstate__(self) -> dict:
         return {"index": self.index, "options": self.options, "name": self.name}
@@ -90,6 +91,14 @@ class ReferenceStore(Store):
         if self._engine is None:
             self._engine = ReadEngine(self.options)
         return self._engine
+
+    @cached_property
+    def zarr_concurrency(self) -> int:
+        """Chunks zarr should ask for at once when it reads this store
+        (``ReadOptions.zarr_concurrency``; ``AUTO`` from the arrays' chunk sizes). refindex's
+        own reads through zarr use it (``refindex.store.tuning``); ``refindex.tune_zarr(store)``
+        sets it for the whole process."""
+        return chunks_in_flight(self.index, self.options.zarr_concurrency)
 
     @property
     def batcher(self) -> ReadBatcher:
@@ -165,7 +174,36 @@ class ReferenceStore(Store):
                 yield child
 
     def close(self) -> None:
+        """Close the HTTP sessions of the engine this store made (not of one passed in).
+        Idempotent; a store used again opens new ones. Inside a running event loop the
+        closing is scheduled on it (``await store.aclose()`` waits for it)."""
         super().close()
+        engine = self._release_engine()
+        if engine is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            engine.close_sync()
+            return
+        task = loop.create_task(engine.close())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    async def aclose(self) -> None:
+        """``close()`` from async code, waiting for the sessions to be closed."""
+        super().close()
+        engine = self._release_engine()
+        if engine is not None:
+            await engine.close()
+
+    def _release_engine(self) -> ReadEngine | None:
+        """The engine to close (the store's own, if it made one), forgotten by the store."""
+        self._batcher = None
+        if not self._owns_engine:
+            return None
+        engine, self._engine = self._engine, None
+        return engine
 
     async def _read_many(self, key_ranges: list[tuple[str, ByteRequest | None]]) -> list:
         """Bytes for each (key, byte range), None for missing keys; one batch to the engine."""
@@ -293,6 +331,10 @@ class ReferenceStore(Store):
         return node, flat, node.chunks.get(flat)
 
 
+# Closings that close() scheduled on a running loop, referenced until done.
+_closing: set[asyncio.Task[None]] = set()
+
+
 def open_store(sidecar: str | os.PathLike | dict | Index | ReferenceStore,
                read_options: ReadOptions | None = None, **options) -> ReferenceStore:
     """A read-only zarr store over ``sidecar`` (a path, URL, decoded document, Index or a
@@ -326,54 +368,6 @@ def _sidecar_is_local(sidecar: str | os.PathLike | dict | Index | ReferenceStore
     if isinstance(sidecar, dict | Index):
         return True
     return is_local(sidecar)
-
-
-_IN_FLIGHT_BUDGET = 512 * 2**20  # decoded bytes of the chunks zarr may hold at once (AUTO)
-_AUTO_CONCURRENCY = (64, 4096)
-_concurrency_we_set: int | None = None
-
-
-def _concurrency_for(index: Index, wanted: int) -> int:
-    """``wanted``, or for ``AUTO`` as many chunks of the index's largest chunk shape as fit
-    ``_IN_FLIGHT_BUDGET`` decoded (from the metadata only: chunk tables stay unloaded)."""
-    if wanted != AUTO:
-        return wanted
-    largest = max((_decoded_chunk_bytes(node.zarray) for node in index.arrays.values()),
-                  default=1)
-    low, high = _AUTO_CONCURRENCY
-    return min(high, max(low, _IN_FLIGHT_BUDGET // max(largest, 1)))
-
-
-def _decoded_chunk_bytes(zarray: dict) -> int:
-    try:
-        itemsize = np.dtype(_numpy_dtype(zarray["dtype"])).itemsize
-    except (TypeError, ValueError):
-        itemsize = 8  # exotic dtypes: roughly an object reference per element
-    return math.prod(zarray.get("chunks") or [1]) * max(itemsize, 1)
-
-
-def _numpy_dtype(spec):
-    """A Zarr v2 dtype (a string, or fields as lists) in the form NumPy takes."""
-    if isinstance(spec, list):
-        return [tuple(_numpy_dtype(part) if isinstance(part, list) else part for part in field)
-                for field in spec]
-    return spec
-
-
-def _raise_zarr_concurrency(wanted: int) -> None:
-    """Let zarr ask for ``wanted`` chunks at once, so that the batcher sees them together.
-
-    zarr's configuration is global to the process, so it is changed only while it is still
-    zarr's own default or the value refindex set last (the user did not choose a value, in
-    code or in ``ZARR_ASYNC__...`` variables); the latest store opened wins. ``wanted`` 0
-    leaves zarr alone."""
-    global _concurrency_we_set
-    if wanted <= 0 or "ZARR_ASYNC__CONCURRENCY" in os.environ:
-        return
-    current = zarr.config.get("async.concurrency")
-    if current in (_ZARR_DEFAULT_CONCURRENCY, _concurrency_we_set):
-        zarr.config.set({"async.concurrency": wanted})
-        _concurrency_we_set = wanted
 
 
 def retiled_zarray(zarray: dict) -> dict:

@@ -1,5 +1,6 @@
 """The HTTP exchanges of a multipart upload — start, send a part, complete, abort — each
-one request, retried with backoff and checked before it counts as done.
+one request, retried as reads are (``refindex.io.attempts``: backoff with jitter, a deadline,
+one renewal of the URL's signature on 401/403) and checked before it counts as done.
 
 A part is sent with its ``Content-MD5``, so S3 refuses bytes damaged on the way
 (``BadDigest``) — except to URLs presigned with signature version 2, which sign that header
@@ -14,7 +15,7 @@ import base64
 import hashlib
 import html
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -22,12 +23,19 @@ import aiohttp
 from yarl import URL
 
 from refindex.errors import FetchError, RefindexError, UploadError
-from refindex.io.retry import RetryableError, backoff_delay, describe_error
-from refindex.io.sessions import host_limiter
-from refindex.io.validation import TRANSIENT_ERRORS, AccessDenied, check_status, same_etag
+from refindex.io.attempts import AttemptEvents, AttemptLoop
+from refindex.io.resolver import ResolvedUrl
+from refindex.io.retry import RetryableError
+from refindex.io.validation import check_status, same_etag
 from refindex.upload.options import UploadOptions
 
 _T = TypeVar("_T")
+
+Renew = Callable[[], bool]
+"""After a 401/403: make the next URL work (read credentials anew); False when nothing can."""
+
+_DENIED_HINT = ("; has the presigned URL expired, or do the credentials lack permission to "
+                "write?")
 
 _ERROR_CODE = re.compile(r"<Code>\s*([A-Za-z]+)\s*</Code>")
 _ETAG = re.compile(r"<ETag>\s*(.*?)\s*</ETag>", re.S)
@@ -49,37 +57,43 @@ class UploadCounters:
 
 
 class Exchanges:
-    """Sends the requests of multipart uploads over one aiohttp session, at most
-    ``options.concurrency`` at once per host (fewer while the host throttles)."""
+    """Sends the requests of multipart uploads over one aiohttp session through the one
+    attempt loop (``refindex.io.attempts``), at most ``options.concurrency`` at once per
+    host (fewer while the host throttles).
+
+    Each exchange takes ``url``, called for every attempt (an S3 URL is signed anew each
+    time), and ``renew``, called once when the server refuses (401/403: an expired signature,
+    rotated credentials) to make the next ``url()`` work, False when nothing can."""
 
     def __init__(self, session: aiohttp.ClientSession, options: UploadOptions,
                  counters: UploadCounters) -> None:
         self._session = session
         self._options = options
+        self._attempts = AttemptLoop(options.retry, options.concurrency, UploadError)
         self.counters = counters
 
-    async def create(self, url: Callable[[], str], where: str) -> str:
+    async def create(self, url: Callable[[], str], where: str,
+                     renew: Renew | None = None) -> str:
         """POST to ``url()`` (CreateMultipartUpload); returns the XML answer."""
-        async def once() -> str:
-            async with self._session.post(_url(url()), data=b"",
+        async def once(target: URL) -> str:
+            async with self._session.post(target, data=b"",
                                           skip_auto_headers=_NO_TYPE) as response:
                 await _check(response, where)
                 return await response.text()
 
-        return await self.retried(url(), where, once)
+        return await self.retried(url, where, once, renew)
 
     async def put_part(self, url: Callable[[], str], data: bytes, md5: bytes,
-                       where: str) -> str:
+                       where: str, renew: Renew | None = None) -> str:
         """PUT ``data`` to ``url()``; returns the part's ETag once it is the MD5 ``md5``."""
         expected = md5.hex()
         content_md5 = {"Content-MD5": base64.b64encode(md5).decode()}
 
-        async def once() -> str:
-            signed = url()
+        async def once(target: URL) -> str:
             # A SigV2 presigned URL signs Content-MD5 and Content-Type as the presigner saw
             # them (none): sending either would break its signature. The ETag still checks.
-            headers = {} if _signed_v2(signed) else content_md5
-            async with self._session.put(_url(signed), data=data, headers=headers,
+            headers = {} if _signed_v2(target) else content_md5
+            async with self._session.put(target, data=data, headers=headers,
                                          skip_auto_headers=_NO_TYPE) as response:
                 await _check(response, where)
                 etag = response.headers.get("ETag")
@@ -92,15 +106,16 @@ class Exchanges:
             self.counters.bytes_sent += len(data)
             return etag
 
-        return await self.retried(url(), where, once)
+        return await self.retried(url, where, once, renew)
 
-    async def complete(self, url: Callable[[], str], etags: list[str], where: str) -> str | None:
+    async def complete(self, url: Callable[[], str], etags: list[str], where: str,
+                       renew: Renew | None = None) -> str | None:
         """POST the parts' ETags to ``url()`` (CompleteMultipartUpload); returns the object's
         ETag if the answer names one."""
         body = _complete_document(etags)
 
-        async def once() -> str | None:
-            async with self._session.post(_url(url()), data=body,
+        async def once(target: URL) -> str | None:
+            async with self._session.post(target, data=body,
                                           skip_auto_headers=_NO_TYPE) as response:
                 await _check(response, where)
                 answer = await response.text()
@@ -109,13 +124,14 @@ class Exchanges:
             code = _ERROR_CODE.search(answer)
             if "<Error>" in answer and code:
                 if code.group(1) in ("InternalError", "SlowDown", "ServiceUnavailable"):
-                    raise RetryableError(f"CompleteMultipartUpload: {code.group(1)}")
+                    raise RetryableError(f"CompleteMultipartUpload: {code.group(1)}",
+                                         throttled=code.group(1) == "SlowDown")
                 raise UploadError(f"{where}: CompleteMultipartUpload failed: "
                                   f"{_quote(answer)}")
             found = _ETAG.search(answer)
             return html.unescape(found.group(1)) if found else etag
 
-        return await self.retried(url(), where, once)
+        return await self.retried(url, where, once, renew)
 
     async def abort(self, url: str, where: str) -> None:
         """DELETE ``url`` (AbortMultipartUpload), once; the caller is already failing."""
@@ -125,43 +141,46 @@ class Exchanges:
                 raise UploadError(f"{where}: abort answered HTTP {response.status}: "
                                   f"{_quote(await response.text())}")
 
-    async def retried(self, url: str, where: str, once: Callable[[], Awaitable[_T]]) -> _T:
-        """``once()`` until it succeeds, under the host's in-flight limit, retrying transient
-        failures ``options.retries`` times with exponential backoff and full jitter."""
-        options = self._options
-        limiter = host_limiter(str(URL(url, encoded=True).origin()), options.concurrency)
-        failures = 0
-        while True:
+    async def retried(self, url: Callable[[], str], where: str,
+                      once: Callable[[URL], Awaitable[_T]], renew: Renew | None = None) -> _T:
+        """``once(url())`` until it succeeds, as ``options.retry`` says, each attempt within
+        ``options.part_timeout``; a refusal is renewed once with ``renew()``."""
+        timeout = self._options.part_timeout
+
+        async def resolve() -> ResolvedUrl:
+            return ResolvedUrl(url())
+
+        async def send(target: URL, _headers: Mapping[str, str]) -> _T:
             try:
-                async with limiter.slot(options.concurrency):
-                    self.counters.requests += 1
-                    try:
-                        async with asyncio.timeout(options.part_timeout):
-                            result = await once()
-                    except TRANSIENT_ERRORS as error:
-                        raise RetryableError(describe_error(error)) from error
-            except RetryableError as error:
-                if error.throttled:
-                    limiter.throttled()
-                failures += 1
-                if failures > options.retries:
-                    raise UploadError(f"{where}: {error.reason} (gave up after {failures} "
-                                      "attempts)") from error
-                self.counters.retries += 1
-                await asyncio.sleep(backoff_delay(failures - 1, options.backoff(),
-                                                  error.retry_after))
-                continue
-            except AccessDenied as error:
-                raise UploadError(f"{where}: {error}; has the presigned URL expired, or do "
-                                  "the credentials lack permission to write?") from None
-            except aiohttp.ClientError as error:
-                raise UploadError(f"{where}: {describe_error(error)}") from error
-            except RefindexError as error:
-                if isinstance(error, UploadError):
+                async with asyncio.timeout(timeout) as timer:
+                    return await once(target)
+            except TimeoutError:
+                if not timer.expired():
                     raise
-                raise UploadError(f"{where}: {error}") from error
-            limiter.succeeded()
-            return result
+                raise RetryableError(f"timed out: not done within part_timeout, "
+                                     f"{timeout:g} s") from None
+
+        try:
+            return await self._attempts.run(
+                where, resolve, send, refresh=(lambda _stale: renew()) if renew else None,
+                events=_Counted(self.counters), denied_hint=_DENIED_HINT)
+        except UploadError:
+            raise
+        except RefindexError as error:
+            raise UploadError(f"{where}: {error}") from error
+
+
+class _Counted(AttemptEvents):
+    """The attempt loop's events, counted in the uploader's counters."""
+
+    def __init__(self, counters: UploadCounters) -> None:
+        self._counters = counters
+
+    def attempted(self) -> None:
+        self._counters.requests += 1
+
+    def retrying(self, backoff: float) -> None:
+        self._counters.retries += 1
 
 
 def md5_of(data: bytes) -> bytes:
@@ -199,10 +218,10 @@ def _complete_document(etags: list[str]) -> bytes:
     return f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
 
 
-def _signed_v2(url: str) -> bool:
+def _signed_v2(url: URL) -> bool:
     """Whether ``url`` is presigned with S3's signature version 2 (query ``Signature`` and
     ``AWSAccessKeyId``, no ``X-Amz-Algorithm``)."""
-    query = URL(url, encoded=True).query
+    query = url.query
     return "Signature" in query and "AWSAccessKeyId" in query
 
 

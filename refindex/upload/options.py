@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from refindex.io.options import MiB, ReadOptions
+from refindex.io.retry import RetryPolicy
 
 GiB = 1024 * MiB
 
@@ -40,8 +41,10 @@ class UploadOptions:
 
     retries: int = 5
     """Extra attempts of one part (or of the request that starts or completes an upload)
-    after a failed one: 5xx, 429, a broken connection, a checksum the server refused
-    (``BadDigest``) or an ETag that is not the part's MD5."""
+    after a failed one: 5xx, 429, ``SlowDown``, a broken connection, a checksum the server
+    refused (``BadDigest``) or an ETag that is not the part's MD5. A refusal (401/403: an
+    expired signature, rotated credentials) of an ``s3://`` upload is tried once more with
+    the credentials read anew and the URL signed anew."""
 
     backoff_base: float = 0.2
     """Seconds before the first retry; doubles with each further retry, with full jitter."""
@@ -52,6 +55,11 @@ class UploadOptions:
     part_timeout: float = 900.0
     """Seconds one attempt of one part may take, sending its body included (64 MiB need
     54 s at 10 Mbit/s); then it is abandoned and retried."""
+
+    deadline: float = 3600.0
+    """Seconds one request (a part, or the request that starts or completes an upload) may
+    take from its first attempt to its answer, retries and waits included; then the upload
+    fails with an ``UploadError`` (and is aborted)."""
 
     verify_etag: bool = True
     """Check that each part's ETag is the MD5 of the bytes sent and the object's ETag is
@@ -64,7 +72,7 @@ class UploadOptions:
     object."""
 
     def __post_init__(self) -> None:
-        for name in ("part_size", "concurrency", "part_timeout"):
+        for name in ("part_size", "concurrency", "part_timeout", "deadline"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"UploadOptions.{name} must be > 0, got {getattr(self, name)!r}")
         for name in ("retries", "backoff_base", "backoff_max"):
@@ -78,10 +86,11 @@ class UploadOptions:
         """A copy with ``changes`` applied (validated like the constructor)."""
         return dataclasses.replace(self, **changes)
 
-    def backoff(self) -> ReadOptions:
-        """The retry timing as the ReadOptions that ``refindex.io.retry.backoff_delay`` takes."""
-        return self.connection.replace(backoff_base=self.backoff_base,
-                                       backoff_max=self.backoff_max)
+    @property
+    def retry(self) -> RetryPolicy:
+        """How each request of an upload is retried (``retries``, ``backoff_base``,
+        ``backoff_max``, ``deadline``): by the same loop as reads (``refindex.io.attempts``)."""
+        return RetryPolicy(self.retries, self.backoff_base, self.backoff_max, self.deadline)
 
 
 def s3_part_size(size: int, wanted: int) -> int:

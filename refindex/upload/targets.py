@@ -51,6 +51,10 @@ class MultipartTarget(Protocol):
     def abort_url(self) -> str | None:
         """A URL to ``DELETE`` to give the upload up, or None."""
 
+    def renew(self) -> bool:
+        """After a refusal (401/403): make the next URLs work (sign them with credentials read
+        anew); False when nothing can (URLs handed out by someone else)."""
+
 
 @dataclass(frozen=True)
 class PresignedUpload:
@@ -132,6 +136,9 @@ class BoundPresignedUpload:
     def abort_url(self) -> str | None:
         return self.upload.abort
 
+    def renew(self) -> bool:
+        return False  # the archive signed these URLs; only it can hand out new ones
+
 
 PartUrlProvider = Callable[
     [os.PathLike | str, int, int],
@@ -166,6 +173,9 @@ class S3MultipartUpload:
 
     def abort_url(self) -> str:
         return self.presigner.sign("DELETE", self.object_url, {"uploadId": self.upload_id})
+
+    def renew(self) -> bool:
+        return self.presigner.renew()
 
 
 def create_url(presigner: S3Presigner, object_url: str) -> str:

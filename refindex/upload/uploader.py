@@ -144,7 +144,7 @@ class Uploader:
             md5s, etags = await self._send_parts(path, size, multipart, exchanges, where,
                                                  growing)
             etag = await exchanges.complete(multipart.complete_url, etags,
-                                            f"{where}: completing")
+                                            f"{where}: completing", multipart.renew)
         except BaseException:
             await self._abort(multipart, exchanges, where)
             raise
@@ -170,7 +170,7 @@ class Uploader:
             except ValueError as error:
                 raise UploadError(f"{where}: {error}") from None
             answer = await exchanges.create(lambda: create_url(self._presigner, target),
-                                            f"{where}: starting")
+                                            f"{where}: starting", self._presigner.renew)
             return S3MultipartUpload(target, upload_id_of(answer, where), part_size,
                                      self._presigner)
         if callable(target):
@@ -203,7 +203,8 @@ class Uploader:
                 data, md5 = await asyncio.to_thread(read, offset, length)
                 etag = await exchanges.put_part(lambda: multipart.part_url(number), data, md5,
                                                 f"{where}: part {number} of {count} "
-                                                f"(bytes {offset:,}-{offset + length:,})")
+                                                f"(bytes {offset:,}-{offset + length:,})",
+                                                multipart.renew)
             self.progress.sent(path, length)
             return md5, etag
 

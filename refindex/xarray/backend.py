@@ -15,6 +15,7 @@ from xarray.core.variable import Variable
 from refindex.index import Index
 from refindex.store import ReferenceStore, open_store
 from refindex.xarray.irregular import IrregularArray, preferred_chunks
+from refindex.xarray.tuned import tuned
 
 _SNIFF_BYTES = 65536
 _SIDECAR_MARKERS = (b'"refindex_sidecar"', b'"refs"', b'".zgroup"', b'/.zarray"', b'".zarray"')
@@ -52,6 +53,8 @@ class RefindexBackendEntrypoint(BackendEntrypoint):
         zarr_class = _CfZarrStore if made_here else _ReferenceZarrStore
         zarr_store = zarr_class.open_group(store, group=group, mode="r", consolidated=True,
                                            zarr_format=2, use_zarr_fill_value_as_mask=True)
+        if store is not filename_or_obj:  # made here: closed with the dataset
+            zarr_store.owned_store = store
         return StoreBackendEntrypoint().open_dataset(
             zarr_store,
             mask_and_scale=mask_and_scale,
@@ -86,7 +89,15 @@ def _looks_like_sidecar(path: str) -> bool:
 
 
 class _ReferenceZarrStore(ZarrStore):
-    """xarray's Zarr store, reading arrays with irregular chunks along their own chunks."""
+    """xarray's Zarr store, reading arrays with irregular chunks along their own chunks, and
+    closing the refindex store the backend made when the dataset is closed."""
+
+    owned_store: ReferenceStore | None = None
+
+    def close(self) -> None:
+        super().close()
+        if self.owned_store is not None:
+            self.owned_store.close()
 
     def open_store_variable(self, name):
         variable = super().open_store_variable(name)
@@ -94,6 +105,8 @@ class _ReferenceZarrStore(ZarrStore):
         node = self.zarr_group.store.index.arrays.get(path)
         if node is not None and node.irregular:
             variable = _along_stored_chunks(variable, node, self.zarr_group.store)
+        else:
+            variable = tuned(variable, self.members[name], self.zarr_group.store.zarr_concurrency)
         return variable
 
 

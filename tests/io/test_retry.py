@@ -5,10 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from refindex.io.options import ReadOptions
-from refindex.io.retry import backoff_delay, is_throttle_status, parse_retry_after
+from refindex.io.retry import RetryPolicy, backoff_delay, is_throttle_status, parse_retry_after
 
-OPTIONS = ReadOptions(backoff_base=0.1, backoff_max=5.0)
+POLICY = RetryPolicy(backoff_base=0.1, backoff_max=5.0)
 
 
 @pytest.mark.parametrize(
@@ -16,14 +15,14 @@ OPTIONS = ReadOptions(backoff_base=0.1, backoff_max=5.0)
 )
 def test_backoff_is_drawn_up_to_an_exponential_ceiling(attempt, ceiling):
     rng = random.Random(0)
-    delays = [backoff_delay(attempt, OPTIONS, rng=rng) for _ in range(2000)]
+    delays = [backoff_delay(attempt, POLICY, rng=rng) for _ in range(2000)]
     assert 0 <= min(delays) < 0.05 * ceiling
     assert 0.95 * ceiling < max(delays) <= ceiling
 
 
 def test_retry_after_is_waited_in_full_with_jitter_on_top():
     rng = random.Random(0)
-    delays = [backoff_delay(0, OPTIONS, retry_after=30, rng=rng) for _ in range(100)]
+    delays = [backoff_delay(0, POLICY, retry_after=30, rng=rng) for _ in range(100)]
     assert all(30 <= delay <= 30.1 for delay in delays)
     assert len(set(delays)) == 100
 

@@ -1,13 +1,8 @@
-"""Read-ahead of in-order chunk walks, and how a store tells zarr to ask for more at once."""
+"""Read-ahead of in-order chunk walks."""
 
 from __future__ import annotations
 
-import pytest
-import zarr
-
-from refindex.index import ArrayNode, ChunkTable, Index
-from refindex.io import ReadOptions
-from refindex.store import ReferenceStore
+from refindex.index import ArrayNode, ChunkTable
 from refindex.store.readahead import ChunkReadahead
 
 
@@ -68,54 +63,3 @@ def test_read_ahead_stops_at_the_last_chunk_and_skips_absent_ones():
     fetched = walk(ChunkReadahead(10**9), array, range(30))
     assert fetched and max(fetched) < 30
     assert not set(fetched) & set(range(20, 25))
-
-
-# --- zarr's concurrency ---------------------------------------------------------------------
-
-
-def make_store(**options) -> ReferenceStore:
-    return ReferenceStore(Index(), ReadOptions(**options))
-
-
-def test_a_store_raises_zarrs_default_concurrency():
-    with zarr.config.set({"async.concurrency": 10}):
-        make_store(zarr_concurrency=300)
-        assert zarr.config.get("async.concurrency") == 300
-
-
-def test_a_store_keeps_a_concurrency_the_user_chose(monkeypatch):
-    with zarr.config.set({"async.concurrency": 7}):
-        make_store(zarr_concurrency=300)
-        assert zarr.config.get("async.concurrency") == 7
-    monkeypatch.setenv("ZARR_ASYNC__CONCURRENCY", "10")
-    with zarr.config.set({"async.concurrency": 10}):
-        make_store(zarr_concurrency=300)
-        assert zarr.config.get("async.concurrency") == 10
-
-
-def test_zarr_concurrency_zero_leaves_zarr_alone():
-    with zarr.config.set({"async.concurrency": 10}):
-        make_store(zarr_concurrency=0)
-        assert zarr.config.get("async.concurrency") == 10
-
-
-def array_index(chunks: list[int], dtype: str = "<f4") -> Index:
-    index = Index()
-    index.arrays["a"] = node(chunks=4)
-    index.arrays["a"].zarray.update(chunks=chunks, dtype=dtype)
-    return index
-
-
-@pytest.mark.parametrize(("chunks", "dtype", "expected"), [
-    ([32, 32], "<f4", 4096),  # small chunks: a whole plane of them in one batch
-    ([64, 64, 64], "<f4", 512),  # 1 MiB chunks: 512 MiB in flight at most
-    ([512, 512, 512], "<f8", 64),  # huge chunks: never below 64
-    ([10], [["a", "<i4"], ["b", "<f8", [3]]], 4096),  # records
-])
-def test_automatic_concurrency_follows_the_chunk_size(chunks, dtype, expected):
-    with zarr.config.set({"async.concurrency": 10}):
-        ReferenceStore(array_index(chunks, dtype), ReadOptions())
-        assert zarr.config.get("async.concurrency") == expected
-        # The latest store wins over what refindex itself set, never over the user's value.
-        ReferenceStore(array_index([64, 64, 64]), ReadOptions())
-        assert zarr.config.get("async.concurrency") == 512

@@ -9,8 +9,10 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
@@ -24,12 +26,17 @@ from yarl import URL
 from refindex.cli import main
 from refindex.errors import ContainerError, UploadError
 from refindex.io import ReadOptions
+from refindex.io.loop import run_sync
 from refindex.io.options import MiB
+from refindex.io.s3 import S3Presigner
 from refindex.pack import PackOptions, PackProgress, pack
 from refindex.sidecar import load_index
 from refindex.upload import (
     PresignedUpload,
+    UploadCounters,
+    Uploader,
     UploadOptions,
+    UploadResult,
     restamp_sidecar,
     upload_files,
 )
@@ -424,6 +431,58 @@ def test_a_part_that_keeps_failing_aborts_the_whole_upload(fault_proxy, s3_env, 
     client = s3_env.client()
     assert not client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads")
     assert not client.list_objects_v2(Bucket=s3_bucket).get("Contents")
+
+
+def test_an_upload_refused_for_rotated_credentials_reads_them_anew_and_goes_on(
+        s3_env, s3_bucket, tmp_path, monkeypatch):
+    data = random_file(tmp_path / "f.bin", 6 * MiB).read_bytes()
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-secret-before-rotation")
+    S3Presigner(ReadOptions()).sign("GET", f"s3://{s3_bucket}/f.bin")  # the process keeps it
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_env.secret_key)  # rotated
+
+    async def upload() -> tuple[UploadResult, UploadCounters]:
+        async with Uploader(FAST.replace(part_size=5 * MiB)) as uploader:
+            return await uploader.upload(tmp_path / "f.bin", f"s3://{s3_bucket}/f.bin"), \
+                uploader.counters
+
+    result, counters = run_sync(upload())
+
+    assert counters.retries == 1  # the first request (403 SignatureDoesNotMatch), signed anew
+    assert s3_env.client().get_object(Bucket=s3_bucket, Key="f.bin")["Body"].read() == data
+    assert result.parts == 2
+
+
+def test_an_expired_presigned_part_url_fails_at_once_with_a_hint_and_aborts(upload_desk,
+                                                                           tmp_path):
+    random_file(tmp_path / "f.bin", 1000)
+    document = upload_desk.provider(tmp_path / "f.bin", 1000, MIN_PART_SIZE)
+    # Expired in 2001 (so its signature no longer matches either): refused with 403.
+    document["parts"][0]["url"] = re.sub(r"Expires=\d+", "Expires=1000000000",
+                                         document["parts"][0]["url"])
+
+    with pytest.raises(UploadError, match=r"f\.bin -> .*part 1 of 1 .*access denied \(HTTP "
+                                          r"403\).*has the presigned URL expired.*\(gave up "
+                                          r"after 1 attempt\)"):
+        upload_files([tmp_path / "f.bin"], [document], FAST)
+
+    pending = upload_desk.s3.client().list_multipart_uploads(Bucket=upload_desk.bucket)
+    assert not pending.get("Uploads"), "the multipart upload was aborted"
+
+
+def test_an_upload_gives_up_at_its_deadline_and_aborts(fault_proxy, s3_env, s3_bucket,
+                                                      tmp_path):
+    random_file(tmp_path / "f.bin", 1000)
+    fault_proxy.methods, fault_proxy.faults, fault_proxy.rate = ("PUT",), ("slowdown",), 1.0
+    options = FAST.replace(retries=10_000, deadline=1.0,
+                           connection=ReadOptions(endpoint_url=fault_proxy.url))
+    started = time.monotonic()
+
+    with pytest.raises(UploadError, match=r"f\.bin -> s3://.*part 1 of 1 .*SlowDown.*\(gave up "
+                                          r"after \d+ attempts, at the deadline of 1 s\)"):
+        upload_files([tmp_path / "f.bin"], f"s3://{s3_bucket}/", options)
+
+    assert time.monotonic() - started < 3
+    assert not s3_env.client().list_multipart_uploads(Bucket=s3_bucket).get("Uploads")
 
 
 def test_a_part_damaged_on_the_way_is_refused_by_its_checksum_and_sent_again(
