@@ -30,6 +30,7 @@ from refindex.errors import (
     SourceChangedError,
     SourceNotFoundError,
     SourcePolicyError,
+    UnsupportedFeatureError,
 )
 from refindex.index import ABSENT, INLINE, WHOLE, ArrayNode, ChunkRef, Index
 from refindex.io import RangeRequest, ReadEngine, ReadOptions
@@ -177,6 +178,7 @@ class ReferenceStore(Store):
             if key in self._metadata:
                 results[i] = _slice(self._metadata[key], byte_range)
                 continue
+            self._check_not_left_out(key)
             found = self.index.find_chunk(key)
             if found is not None and found[0].irregular:
                 retiled.append((i, *found, byte_range))
@@ -276,6 +278,14 @@ class ReferenceStore(Store):
         with contextlib.suppress(RefindexError):
             await self.batcher.read(requests)
 
+    def _check_not_left_out(self, key: str) -> None:
+        """Opening an array the scan left out is an error naming it, not "no such array"."""
+        path, _, document = key.rpartition("/")
+        if document in _METADATA_DOCUMENTS and path in self.index.left_out:
+            raise UnsupportedFeatureError(
+                self.name or "sidecar", "/" + path,
+                f"left out when the container was scanned: {self.index.left_out[path]}")
+
     def _chunk_ref(self, key: str) -> ChunkRef | None:
         return self._locate(key)[2]
 
@@ -291,6 +301,9 @@ class ReferenceStore(Store):
         except IndexError:
             return node, 0, None
         return node, flat, node.chunks.get(flat)
+
+
+_METADATA_DOCUMENTS = frozenset({".zarray", ".zattrs", ".zgroup", "zarr.json"})
 
 
 def open_store(sidecar: str | os.PathLike | dict | Index | ReferenceStore,

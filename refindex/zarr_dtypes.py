@@ -8,6 +8,9 @@ parse from a v2 ``.zarray``:
   HDF5 compounds). zarr's own ``Structured`` only accepts flat ``[name, "type"]`` pairs.
 * ``VariableLengthArray`` — ``|O`` arrays whose object codec is numcodecs ``vlen-array``
   (ragged 1-D sequences, as HDF5 vlen sequences are).
+* ``LongDouble`` — NumPy's ``longdouble`` (``<f16`` on x86-64 Linux: the x87 80-bit format in
+  16 bytes), as HDF5 ``H5T_NATIVE_LDOUBLE`` stores it; only where NumPy's long double is wider
+  than float64 (elsewhere ``<f16`` names no NumPy type and such arrays cannot be read).
 
 Both are read-side helpers: they are found from v2 JSON, never inferred from a NumPy dtype, so
 they cannot collide with zarr's own types when zarr creates arrays from NumPy dtypes.
@@ -29,9 +32,11 @@ from zarr.core.dtype.common import (
     HasObjectCodec,
     check_dtype_spec_v2,
 )
+from zarr.core.dtype.npy.float import BaseFloat
 from zarr.core.dtype.wrapper import ZDType
 
 __all__ = [
+    "LongDouble",
     "NestedStructured",
     "VariableLengthArray",
     "dtype_from_v2_json",
@@ -240,7 +245,33 @@ class VariableLengthArray(ZDType[np.dtypes.ObjectDType, Any], HasObjectCodec):
         return self.cast_scalar(data)
 
 
+_LONG_DOUBLE = np.dtype(np.longdouble)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LongDouble(BaseFloat[np.dtypes.LongDoubleDType, np.longdouble]):
+    """NumPy ``longdouble`` where it is wider than float64 (``<f16`` / ``>f16`` on x86-64).
+
+    JSON fill values are float64 numbers (or ``"NaN"``, ``"Infinity"``...), so only fills a
+    float64 holds exactly can be stated; refindex's scanner inlines arrays with other fills.
+    """
+
+    dtype_cls = np.dtypes.LongDoubleDType
+    _zarr_v3_name: ClassVar[Literal["refindex.longdouble"]] = "refindex.longdouble"
+    _zarr_v2_names: ClassVar[tuple[str, ...]] = (
+        _LONG_DOUBLE.newbyteorder(">").str,
+        _LONG_DOUBLE.newbyteorder("<").str,
+    )
+
+    @property
+    def item_size(self) -> int:
+        """Bytes per value (padding included)."""
+        return _LONG_DOUBLE.itemsize
+
+
 _EXTRA_TYPES: tuple[type[ZDType], ...] = (NestedStructured, VariableLengthArray)
+if _LONG_DOUBLE.itemsize > 8:
+    _EXTRA_TYPES += (LongDouble,)
 
 
 def register() -> None:

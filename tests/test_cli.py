@@ -144,7 +144,9 @@ def test_max_inline_option_reaches_the_scan(tmp_path, capsys):
     with h5py.File(path, "w") as f:
         f.create_dataset("names", data=[f"n{i}" for i in range(100)], dtype=h5py.string_dtype())
     out = tmp_path / "out.json"
-    assert main(["scan", str(path), "--max-inline", "10", "-o", str(out)]) == 1
+    assert main(["scan", str(path), "--max-inline", "10", "--strict", "-o", str(out)]) == 1
+    assert main(["scan", str(path), "--max-inline", "10", "-o", str(out)]) == 4
+    assert "names" in refindex.load_index(out).left_out
     assert main(["scan", str(path), "--max-inline", "100000", "-o", str(out)]) == 0
     assert "names" in refindex.load_index(out).arrays
 

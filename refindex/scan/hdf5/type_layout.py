@@ -107,15 +107,32 @@ def _integer(tid: h5t.TypeIntegerID) -> TypeLayout:
 def _float(tid: h5t.TypeFloatID) -> TypeLayout:
     size = tid.get_size()
     if size not in _IEEE_FLOAT:
-        raise UnmappableType(
-            f"{size}-byte float has no Zarr dtype", "convert it to float64 before scanning"
-        )
+        return _long_double(tid)
     dtype = np.dtype(f"{_order(tid)}f{size}")
     exact, note = _full_width(tid)
     if (tid.get_fields(), tid.get_ebias()) != _IEEE_FLOAT[size]:
         # A non-IEEE float (bfloat16, VAX, ...) that HDF5 converts on read.
         exact, note = False, f"non-IEEE {size}-byte float layout {tid.get_fields()}"
     return TypeLayout(dtype, exact, note)
+
+
+def _long_double(tid: h5t.TypeFloatID) -> TypeLayout:
+    """A float wider than 8 bytes: the platform's long double (x87 80-bit in 16 bytes on
+    x86-64 Linux, NumPy ``<f16``) is referenced as stored when the file's type is exactly it,
+    padding bytes included (HDF5 then copies them unchanged); another layout is inlined as
+    h5py converts it, and one h5py cannot read is refused."""
+    size = tid.get_size()
+    try:
+        dtype = tid.dtype
+    except (TypeError, ValueError) as e:
+        raise UnmappableType(
+            f"{size}-byte float {tid.get_fields()} that h5py cannot read ({e})",
+            "convert it to float64 before scanning",
+        ) from None
+    if tid.equal(h5t.NATIVE_LDOUBLE):
+        return TypeLayout(np.dtype(np.longdouble), True)
+    return TypeLayout(dtype, False, f"{size}-byte float {tid.get_fields()} is not this "
+                      "platform's long double; stored as h5py converts it")
 
 
 def _complex(tid: h5t.TypeComplexID) -> TypeLayout:
@@ -211,9 +228,9 @@ def _sequence(tid: h5t.TypeVlenID) -> TypeLayout:
     if base.kind is not ValueKind.FIXED or base.dtype.fields or base.dtype.subdtype:
         raise UnmappableType(
             f"variable-length sequence of {base.dtype} has no Zarr equivalent",
-            "numcodecs vlen-array holds sequences of plain numbers only",
+            "numcodecs vlen-array holds sequences of plain values (numbers, fixed strings) only",
         )
-    if base.dtype.kind not in "biuf":
+    if base.dtype.kind not in "biufcSV":
         raise UnmappableType(f"variable-length sequence of {base.dtype} has no Zarr equivalent")
     # h5py hands out sequence elements in native byte order, whatever the file's order.
     element = base.dtype.newbyteorder("=")

@@ -9,6 +9,7 @@ HDF5 type                    Zarr v2 dtype (object codec)       referenced in pl
 ===========================  =================================  =============================
 integer, bitfield            ``<i4``, ``>u2``, ...              yes, unless bits are padding
 IEEE float 2/4/8 bytes       ``<f2``, ``>f4``, ``<f8``          yes
+long double (x86-64: 16 B)   ``<f16`` (NumPy longdouble)        yes, if the platform's own
 h5py bool (int8 enum)        ``|b1``                            yes
 enum                         its base integer; mapping in plan  yes
 complex (r/i compound or     ``<c8``, ``>c16``                  yes, when r and i are packed
@@ -21,7 +22,8 @@ array (top level)            its base; ``inner_shape`` dims     yes
 opaque                       ``|V{n}``; h5py's ``NUMPY:`` tag   yes
                              → ``<M8[s]`` etc.
 vlen string UTF-8 / ASCII    ``|O`` (vlen-utf8 / vlen-bytes)    no, inlined
-vlen sequence                ``|O`` (vlen-array)                no, inlined
+vlen sequence of numbers,    ``|O`` (vlen-array)                no, inlined
+fixed strings or opaque
 object / region reference    ``|O`` (vlen-utf8): target path    no, inlined
 ===========================  =================================  =============================
 """
@@ -148,6 +150,10 @@ def _fill_value(
     fill = fill.astype(np.dtype((dtype, inner_shape)) if inner_shape else dtype)
     if not fill.tobytes().strip(b"\0"):
         return _zero_fill(dtype), ""
+    if dtype.kind == "f" and dtype.itemsize > 8 and fill.astype("f8") != fill:
+        # A long double fill no float64 (hence no JSON number) holds exactly; NaN too, whose
+        # payload JSON loses.
+        return None, "long double fill value has no exact JSON number, so absent chunks can't fill"
     if inner_shape:
         flat = fill.reshape(-1)
         if any(item.tobytes() != flat[0].tobytes() for item in flat):
