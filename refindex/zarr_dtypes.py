@@ -8,12 +8,17 @@ parse from a v2 ``.zarray``:
   HDF5 compounds). zarr's own ``Structured`` only accepts flat ``[name, "type"]`` pairs.
 * ``VariableLengthArray`` — ``|O`` arrays whose object codec is numcodecs ``vlen-array``
   (ragged 1-D sequences, as HDF5 vlen sequences are).
+* ``ObjectStructured`` and ``ObjectArray`` — records with ``|O`` fields, and ``|O`` arrays
+  whose object codec zarr does not know by name: HDF5 compounds with variable-length members
+  and sequences of records, strings or sequences, as the ``refindex.objects`` codec stores
+  them.
 * ``LongDouble`` — NumPy's ``longdouble`` (``<f16`` on x86-64 Linux: the x87 80-bit format in
   16 bytes), as HDF5 ``H5T_NATIVE_LDOUBLE`` stores it; only where NumPy's long double is wider
   than float64 (elsewhere ``<f16`` names no NumPy type and such arrays cannot be read).
 
-Both are read-side helpers: they are found from v2 JSON, never inferred from a NumPy dtype, so
-they cannot collide with zarr's own types when zarr creates arrays from NumPy dtypes.
+They are read-side helpers: all but ``LongDouble`` (which no zarr type claims) are found from
+v2 JSON, never inferred from a NumPy dtype, so they cannot collide with zarr's own types when
+zarr creates arrays from NumPy dtypes.
 Call :func:`register` (``import refindex`` does) or rely on the ``zarr.data_type`` entry point.
 """
 
@@ -38,9 +43,12 @@ from zarr.core.dtype.wrapper import ZDType
 __all__ = [
     "LongDouble",
     "NestedStructured",
+    "ObjectArray",
+    "ObjectStructured",
     "VariableLengthArray",
     "dtype_from_v2_json",
     "dtype_to_v2_json",
+    "packed",
     "register",
 ]
 
@@ -74,15 +82,29 @@ def dtype_to_v2_json(dtype: np.dtype) -> str | list:
         return dtype.str
     if not _is_packed(dtype):
         raise ValueError(f"structured dtype {dtype} has padding; Zarr v2 cannot describe it")
-    return [_descr_to_json(item) for item in dtype.descr]
+    return [_field_to_json(name, dtype.fields[name][0]) for name in dtype.names]
 
 
-def _descr_to_json(item: tuple) -> list:
-    name, sub, *shape = item
-    out = [name, sub if isinstance(sub, str) else [_descr_to_json(s) for s in sub]]
+def _field_to_json(name: str, dtype: np.dtype) -> list:
+    # Field by field rather than through ``descr``, which shows h5py's dtype metadata
+    # (``('|O', {'vlen': str})``) instead of the type.
+    shape: tuple = ()
+    if dtype.subdtype is not None:
+        dtype, shape = dtype.subdtype
+    out = [name, dtype_to_v2_json(dtype)]
     if shape:
-        out.append(list(shape[0]))
+        out.append(list(shape))
     return out
+
+
+def packed(dtype: np.dtype) -> np.dtype:
+    """``dtype`` with the padding between (nested) record fields removed."""
+    if dtype.subdtype is not None:
+        base, shape = dtype.subdtype
+        return np.dtype((packed(base), shape))
+    if dtype.fields is None:
+        return dtype
+    return np.dtype([(name, packed(dtype.fields[name][0])) for name in dtype.names])
 
 
 def _is_packed(dtype: np.dtype) -> bool:
@@ -144,7 +166,7 @@ class NestedStructured(ZDType[np.dtypes.VoidDType, np.void], HasItemSize):
                 dtype = dtype_from_v2_json(list(data["name"]))
             except (TypeError, ValueError) as e:
                 raise DataTypeValidationError(f"invalid structured dtype {data['name']!r}") from e
-            if _needs_nested(dtype):
+            if _needs_nested(dtype) and not dtype.hasobject:
                 return cls(dtype=dtype)
         raise DataTypeValidationError(f"{data!r} is not a nested structured Zarr v2 dtype")
 
@@ -245,6 +267,123 @@ class VariableLengthArray(ZDType[np.dtypes.ObjectDType, Any], HasObjectCodec):
         return self.cast_scalar(data)
 
 
+def _has_object(spec: object) -> bool:
+    """Whether a v2 JSON field list names ``|O`` anywhere (nested records included)."""
+    if isinstance(spec, str):
+        return spec == "|O"
+    return isinstance(spec, list | tuple) and any(_has_object(part) for part in spec)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObjectStructured(ZDType[np.dtypes.VoidDType, np.void]):
+    """A Zarr v2 record dtype with ``|O`` fields (variable-length strings or sequences in a
+    record), as refindex's ``refindex.objects`` codec stores them. Only fill value: null."""
+
+    _zarr_v3_name: ClassVar[Literal["refindex.object_structured"]] = "refindex.object_structured"
+    dtype_cls = np.dtypes.VoidDType
+    dtype: np.dtype
+
+    @classmethod
+    def from_native_dtype(cls, dtype: Any) -> Self:
+        raise DataTypeValidationError("ObjectStructured is chosen from v2 JSON, not inferred")
+
+    def to_native_dtype(self) -> np.dtypes.VoidDType:
+        return self.dtype
+
+    @classmethod
+    def _from_json_v2(cls, data: DTypeJSON) -> Self:
+        if (
+            isinstance(data, dict)
+            and set(data) == {"name", "object_codec_id"}
+            and isinstance(data["name"], list | tuple)
+            and _has_object(data["name"])
+        ):
+            try:
+                return cls(dtype=dtype_from_v2_json(list(data["name"])))
+            except (TypeError, ValueError) as e:
+                raise DataTypeValidationError(f"invalid record dtype {data['name']!r}") from e
+        raise DataTypeValidationError(f"{data!r} is not a record dtype with object fields")
+
+    @classmethod
+    def _from_json_v3(cls, data: DTypeJSON) -> Self:
+        raise DataTypeValidationError(f"{cls.__name__} exists for Zarr v2 only")
+
+    def to_json(self, zarr_format: int) -> Any:
+        if zarr_format == 2:
+            return {"name": dtype_to_v2_json(self.dtype), "object_codec_id": None}
+        raise ValueError(f"{type(self).__name__} has no Zarr v3 representation")
+
+    def _check_scalar(self, data: object) -> bool:
+        return data is None or isinstance(data, np.void)
+
+    def cast_scalar(self, data: object) -> np.void:
+        if data is None:
+            return self.default_scalar()
+        if isinstance(data, np.void) and data.dtype == self.dtype:
+            return data
+        raise TypeError(f"cannot cast {data!r} to a scalar of {self.dtype}")
+
+    def default_scalar(self) -> np.void:
+        # Object fields start as None, as in np.empty.
+        return np.empty((), dtype=self.dtype)[()]
+
+    def from_json_scalar(self, data: Any, *, zarr_format: int) -> np.void:
+        if data is None:
+            return self.default_scalar()
+        raise TypeError(f"a record with object fields has no fill value but null, got {data!r}")
+
+    def to_json_scalar(self, data: object, *, zarr_format: int) -> None:
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObjectArray(ZDType[np.dtypes.ObjectDType, Any]):
+    """Zarr v2 ``|O`` whose object codec zarr-python does not know by name (its list is fixed:
+    vlen-utf8, vlen-bytes, vlen-array, pickle, json2, msgpack2), such as ``refindex.objects``;
+    the codec in ``filters`` decodes the elements. Only fill value: null."""
+
+    _zarr_v3_name: ClassVar[Literal["refindex.object"]] = "refindex.object"
+    dtype_cls = np.dtypes.ObjectDType
+
+    @classmethod
+    def from_native_dtype(cls, dtype: Any) -> Self:
+        raise DataTypeValidationError("ObjectArray is chosen from v2 JSON, not inferred")
+
+    def to_native_dtype(self) -> np.dtypes.ObjectDType:
+        return np.dtypes.ObjectDType()
+
+    @classmethod
+    def _from_json_v2(cls, data: DTypeJSON) -> Self:
+        if check_dtype_spec_v2(data) and data["name"] == "|O" and data["object_codec_id"] is None:
+            return cls()
+        raise DataTypeValidationError(f"{data!r} is not an object dtype without a known codec")
+
+    @classmethod
+    def _from_json_v3(cls, data: DTypeJSON) -> Self:
+        raise DataTypeValidationError(f"{cls.__name__} exists for Zarr v2 only")
+
+    def to_json(self, zarr_format: int) -> Any:
+        if zarr_format == 2:
+            return {"name": "|O", "object_codec_id": None}
+        raise ValueError(f"{type(self).__name__} has no Zarr v3 representation")
+
+    def _check_scalar(self, data: object) -> bool:
+        return data is None
+
+    def cast_scalar(self, data: object) -> None:
+        if data is not None:
+            raise TypeError(f"an object array's fill value must be None, got {data!r}")
+
+    def default_scalar(self) -> None:
+        return None
+
+    def from_json_scalar(self, data: Any, *, zarr_format: int) -> None:
+        return self.cast_scalar(data)
+
+    def to_json_scalar(self, data: object, *, zarr_format: int) -> None:
+        return self.cast_scalar(data)
+
+
 _LONG_DOUBLE = np.dtype(np.longdouble)
 
 
@@ -269,7 +408,8 @@ class LongDouble(BaseFloat[np.dtypes.LongDoubleDType, np.longdouble]):
         return _LONG_DOUBLE.itemsize
 
 
-_EXTRA_TYPES: tuple[type[ZDType], ...] = (NestedStructured, VariableLengthArray)
+_EXTRA_TYPES: tuple[type[ZDType], ...] = (
+    NestedStructured, VariableLengthArray, ObjectStructured, ObjectArray)
 if _LONG_DOUBLE.itemsize > 8:
     _EXTRA_TYPES += (LongDouble,)
 

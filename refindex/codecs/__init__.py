@@ -12,9 +12,10 @@ from refindex.codecs.filters import FilterSpec, UnsupportedCodecError, filters_o
 from refindex.codecs.hdf5_pipeline import Hdf5PipelineCodec
 from refindex.codecs.lz4h5 import Lz4H5Codec
 from refindex.codecs.lzf import LzfCodec
+from refindex.codecs.objects import ObjectsCodec
 from refindex.codecs.pipeline import codecs_for
 
-for _codec in (Hdf5PipelineCodec, LzfCodec, Lz4H5Codec, RawDeflateCodec):
+for _codec in (Hdf5PipelineCodec, LzfCodec, Lz4H5Codec, RawDeflateCodec, ObjectsCodec):
     if _codec.codec_id not in codec_registry:
         register_codec(_codec)
 
@@ -23,6 +24,7 @@ __all__ = [
     "Hdf5PipelineCodec",
     "Lz4H5Codec",
     "LzfCodec",
+    "ObjectsCodec",
     "RawDeflateCodec",
     "UnsupportedCodecError",
     "codecs_for",

@@ -106,6 +106,8 @@ class Hdf5Scanner:
             attrs, dtypes = encode_attrs_and_dtypes(dset)
             attrs["_ARRAY_DIMENSIONS"] = self.dims.names(dset, group_path)
             node = self._array(dset, path, attrs)
+            node.attrs["_ARRAY_DIMENSIONS"] = self.dims.extended(
+                attrs["_ARRAY_DIMENSIONS"], node.zarray["shape"], group_path)
             node.attr_dtypes = dtypes
         except (OSError, RuntimeError) as exc:
             # h5py reports damaged metadata (chunk index, messages, heaps) this way.
@@ -247,6 +249,10 @@ class Hdf5Scanner:
         values = encode_inline(dset[()], plan)
         if plan.object_codec is not None:
             data = numcodecs.get_codec(dict(plan.object_codec)).encode(values)
+            # Variable-length values: their size is known only now.
+            if reason is not None and self._inline_too_big(len(data)):
+                raise self._unsupported(path, f"{reason} ({len(data):,} bytes encoded)",
+                                        "raise --max-inline to inline it")
         else:
             data = np.ascontiguousarray(values, dtype=plan_numpy_dtype(plan)).tobytes()
         table = ChunkTable(tuple(1 for _ in dset.shape))
