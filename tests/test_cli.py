@@ -253,3 +253,22 @@ def test_read_of_a_remote_sidecar_refuses_its_local_sources(h5, tmp_path, http_s
     assert main(["read", url, "-a", "temperature"]) == 1
     err = capsys.readouterr().err
     assert "refused by the source policy" in err and str(h5) in err
+
+
+def _broken(args):
+    raise ValueError("an unexpected\nproblem")
+
+
+def test_an_unexpected_error_is_one_line_naming_the_command_and_the_bug(monkeypatch, capsys):
+    monkeypatch.setattr("refindex.commands.inspect.run", _broken)
+    code = main(["inspect", "whatever.json"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(lines) == 1
+    assert lines[0] == ("error: refindex inspect: ValueError: an unexpected problem; this is a "
+                        "bug; run with --debug for the traceback")
+
+
+def test_debug_shows_the_traceback_of_an_unexpected_error(monkeypatch):
+    monkeypatch.setattr("refindex.commands.inspect.run", _broken)
+    with pytest.raises(ValueError, match="an unexpected"):
+        main(["--debug", "inspect", "whatever.json"])
