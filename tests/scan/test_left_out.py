@@ -154,3 +154,19 @@ def test_cli_collection_scan_reports_left_out_arrays_per_member_and_exits_4(mixe
     assert code == 4
     assert f"left out: {mixed}: /names: variable-length strings" in err
     assert f"left out: {mixed}: /quad" in err and f"{plain}: /" not in err
+
+
+def test_nested_variable_length_data_larger_than_max_inline_is_left_out(tmp_path):
+    path = tmp_path / "records.h5"
+    dtype = np.dtype([("id", "<i4"), ("name", h5py.string_dtype())])
+    with h5py.File(path, "w") as f:
+        f.create_dataset("small", data=np.array([(1, "a")], dtype=dtype))
+        # 20 records look small (their strings live in the heap); encoded, they are not.
+        f.create_dataset("large", data=np.array([(i, "x" * 100) for i in range(20)],
+                                                dtype=dtype))
+    sidecar = scan_to_sidecar(path, tmp_path, options=OPTIONS)
+    index = refindex.load_index(sidecar)
+    assert list(index.arrays) == ["small"] and list(index.left_out) == ["large"]
+    assert "bytes encoded" in index.left_out["large"]
+    assert "--max-inline" in index.left_out["large"]
+    assert_zarr_matches(path, sidecar, skip=frozenset({"large"}))

@@ -246,7 +246,11 @@ class Hdf5Scanner:
                 reason,
                 "raise --max-inline to inline it",
             )
-        values = encode_inline(dset[()], plan)
+        try:
+            values = encode_inline(dset[()], plan)
+        except (TypeError, ValueError, KeyError) as exc:
+            # h5py has no conversion for some nested types it can describe.
+            raise self._unsupported(path, f"values h5py cannot read ({exc})", "") from None
         if plan.object_codec is not None:
             data = numcodecs.get_codec(dict(plan.object_codec)).encode(values)
             # Variable-length values: their size is known only now.
