@@ -24,6 +24,14 @@ class UnsupportedFeatureError(RefindexError):
         return f"{self.feature}; {self.hint}" if self.hint else self.feature
 
 
+class ArrayLeftOutError(UnsupportedFeatureError):
+    """An array the scan left out (``Index.left_out``) was asked for; ``reason`` says why."""
+
+    def __init__(self, file: str, path: str, reason: str) -> None:
+        super().__init__(file, "/" + path.strip("/"),
+                         f"left out when the container was scanned: {reason}")
+
+
 class CombineError(RefindexError):
     """Members cannot be combined into one dataset exactly; ``problems`` lists every reason,
     each naming the variable and the members concerned."""

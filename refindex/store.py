@@ -25,12 +25,12 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from refindex.assemble import DecodedChunks, chunk_request, codec_for, read_region
 from refindex.codecs.fast_zlib import fast_codecs
 from refindex.errors import (
+    ArrayLeftOutError,
     FetchError,
     RefindexError,
     SourceChangedError,
     SourceNotFoundError,
     SourcePolicyError,
-    UnsupportedFeatureError,
 )
 from refindex.index import ABSENT, INLINE, WHOLE, ArrayNode, ChunkRef, Index
 from refindex.io import RangeRequest, ReadEngine, ReadOptions
@@ -282,9 +282,7 @@ class ReferenceStore(Store):
         """Opening an array the scan left out is an error naming it, not "no such array"."""
         path, _, document = key.rpartition("/")
         if document in _METADATA_DOCUMENTS and path in self.index.left_out:
-            raise UnsupportedFeatureError(
-                self.name or "sidecar", "/" + path,
-                f"left out when the container was scanned: {self.index.left_out[path]}")
+            raise ArrayLeftOutError(self.name or "sidecar", path, self.index.left_out[path])
 
     def _chunk_ref(self, key: str) -> ChunkRef | None:
         return self._locate(key)[2]

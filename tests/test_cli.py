@@ -237,6 +237,33 @@ def test_read_applies_a_selection_to_the_named_array(h5, tmp_path, capsys):
     assert "/temperature: (10,) float64, 80 bytes" in out and "station" not in out
 
 
+@pytest.mark.parametrize("argv, phrase", [
+    (["-a", "nowhere"], "has no array /nowhere"),
+    (["-a", "temperature", "-s", "5000"], "does not apply to /temperature"),
+    (["-s", "x"], "--select 'x'"),
+])
+def test_read_of_a_missing_array_or_a_bad_selection_is_a_usage_error(h5, tmp_path, capsys,
+                                                                     argv, phrase):
+    sidecar = tmp_path / "s.json"
+    main(["scan", str(h5), "-o", str(sidecar)])
+    capsys.readouterr()
+    assert main(["read", str(sidecar), *argv]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("usage error: ") and phrase in lines[0]
+
+
+def test_read_of_an_array_the_scan_left_out_names_it_and_the_reason(tmp_path, capsys):
+    path = tmp_path / "strings.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("names", data=[f"n{i}" for i in range(100)], dtype=h5py.string_dtype())
+    sidecar = tmp_path / "s.json"
+    assert main(["scan", str(path), "--max-inline", "10", "-o", str(sidecar)]) == 4
+    capsys.readouterr()
+    assert main(["read", str(sidecar), "-a", "names"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "'/names': left out when the container was scanned" in lines[0]
+
+
 def test_read_options_are_checked_before_reading(h5, tmp_path, capsys):
     sidecar = tmp_path / "s.json"
     main(["scan", str(h5), "-o", str(sidecar)])
