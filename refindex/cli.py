@@ -78,6 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted")
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        if args.debug:
+            raise
+        # The machine's doing (a missing directory, no permission, a full disk), not ours.
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.print(f"[bold red]error:[/] refindex {args.command}: "
+                      f"{escape(where + (exc.strerror or _one_line(exc)))}",
+                      highlight=False, soft_wrap=True)
+        return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the last resort: anything else is our bug
         if args.debug:
             raise

@@ -299,3 +299,10 @@ def test_debug_shows_the_traceback_of_an_unexpected_error(monkeypatch):
     monkeypatch.setattr("refindex.commands.inspect.run", _broken)
     with pytest.raises(ValueError, match="an unexpected"):
         main(["--debug", "inspect", "whatever.json"])
+
+
+def test_a_file_that_cannot_be_written_is_one_line_not_a_bug(h5, tmp_path, capsys):
+    out = tmp_path / "missing" / "deeper" / "s.json"
+    assert main(["scan", str(h5), "-o", str(out)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"error: refindex scan: {out}: No such file or directory"]
