@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted;
-    ``validate`` adds 3 and 4, see refindex/commands/validate.py)."""
+    ``scan`` adds 3 and 4, see refindex/commands/scan.py, and so does ``validate``, see
+    refindex/commands/validate.py)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     console = Console(stderr=True)
