@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="refindex", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true",
-                        help="show full tracebacks instead of one-line errors")
+                        help="show the full traceback of an error instead of one line")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     from refindex.commands import (
         combine,
@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted;
-    ``validate`` adds 3 and 4, see refindex/commands/validate.py)."""
+    ``scan`` adds 3 and 4, see refindex/commands/scan.py, and so does ``validate``, see
+    refindex/commands/validate.py)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     console = Console(stderr=True)
@@ -78,6 +79,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted")
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        if args.debug:
+            raise
+        # The machine's doing (a missing directory, no permission, a full disk), not ours.
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.print(f"[bold red]error:[/] refindex {args.command}: "
+                      f"{escape(where + (exc.strerror or _one_line(exc)))}",
+                      highlight=False, soft_wrap=True)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last resort: anything else is our bug
+        if args.debug:
+            raise
+        console.print(f"[bold red]error:[/] refindex {args.command}: {escape(_one_line(exc))}; "
+                      "this is a bug; run with --debug for the traceback",
+                      highlight=False, soft_wrap=True)
+        return EXIT_ERROR
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` of an unexpected exception, on one line."""
+    message = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def output_path(source: str, output: str | None, many: bool) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["dtype_from_v2_json", "dtype_to_v2_json"]
+__all__ = ["dtype_from_v2_json", "dtype_to_v2_json", "packed"]
 
 
 def dtype_from_v2_json(name: str | list) -> np.dtype:
@@ -41,15 +41,29 @@ def dtype_to_v2_json(dtype: np.dtype) -> str | list:
         return dtype.str
     if not _is_packed(dtype):
         raise ValueError(f"structured dtype {dtype} has padding; Zarr v2 cannot describe it")
-    return [_descr_to_json(item) for item in dtype.descr]
+    return [_field_to_json(name, dtype.fields[name][0]) for name in dtype.names]
 
 
-def _descr_to_json(item: tuple) -> list:
-    name, sub, *shape = item
-    out = [name, sub if isinstance(sub, str) else [_descr_to_json(s) for s in sub]]
+def _field_to_json(name: str, dtype: np.dtype) -> list:
+    # Field by field rather than through ``descr``, which shows h5py's dtype metadata
+    # (``('|O', {'vlen': str})``) instead of the type.
+    shape: tuple = ()
+    if dtype.subdtype is not None:
+        dtype, shape = dtype.subdtype
+    out = [name, dtype_to_v2_json(dtype)]
     if shape:
-        out.append(list(shape[0]))
+        out.append(list(shape))
     return out
+
+
+def packed(dtype: np.dtype) -> np.dtype:
+    """``dtype`` with the padding between (nested) record fields removed."""
+    if dtype.subdtype is not None:
+        base, shape = dtype.subdtype
+        return np.dtype((packed(base), shape))
+    if dtype.fields is None:
+        return dtype
+    return np.dtype([(name, packed(dtype.fields[name][0])) for name in dtype.names])
 
 
 def _is_packed(dtype: np.dtype) -> bool:

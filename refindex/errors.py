@@ -15,9 +15,21 @@ class UnsupportedFeatureError(RefindexError):
     """A dataset uses a feature that cannot be referenced exactly and is too big to inline."""
 
     def __init__(self, file: str, dataset: str, feature: str, hint: str = "") -> None:
-        self.file, self.dataset, self.feature = file, dataset, feature
-        message = f"{file}: dataset {dataset!r}: {feature}"
-        super().__init__(f"{message}; {hint}" if hint else message)
+        self.file, self.dataset, self.feature, self.hint = file, dataset, feature, hint
+        super().__init__(f"{file}: dataset {dataset!r}: {self.reason}")
+
+    @property
+    def reason(self) -> str:
+        """The feature and what to do, without the file and dataset."""
+        return f"{self.feature}; {self.hint}" if self.hint else self.feature
+
+
+class ArrayLeftOutError(UnsupportedFeatureError):
+    """An array the scan left out (``Index.left_out``) was asked for; ``reason`` says why."""
+
+    def __init__(self, file: str, path: str, reason: str) -> None:
+        super().__init__(file, "/" + path.strip("/"),
+                         f"left out when the container was scanned: {reason}")
 
 
 class CombineError(RefindexError):

@@ -373,6 +373,9 @@ class Index:
     combined: dict = field(default_factory=dict)
     """How the index was combined from members (refindex.combine): the dimensions
     concatenated or added, their lengths and the number of members; empty otherwise."""
+    left_out: dict[str, str] = field(default_factory=dict)
+    """Arrays of the container the scan could not index exactly and left out: path (as in
+    ``arrays``) -> why. They are not in ``arrays``; reading one is an error naming it."""
 
     def add_source(self, source: Source) -> int:
         """Id of ``source``, adding it when no source with its URL is known yet."""

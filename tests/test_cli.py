@@ -144,7 +144,9 @@ def test_max_inline_option_reaches_the_scan(tmp_path, capsys):
     with h5py.File(path, "w") as f:
         f.create_dataset("names", data=[f"n{i}" for i in range(100)], dtype=h5py.string_dtype())
     out = tmp_path / "out.json"
-    assert main(["scan", str(path), "--max-inline", "10", "-o", str(out)]) == 1
+    assert main(["scan", str(path), "--max-inline", "10", "--strict", "-o", str(out)]) == 1
+    assert main(["scan", str(path), "--max-inline", "10", "-o", str(out)]) == 4
+    assert "names" in refindex.load_index(out).left_out
     assert main(["scan", str(path), "--max-inline", "100000", "-o", str(out)]) == 0
     assert "names" in refindex.load_index(out).arrays
 
@@ -236,6 +238,33 @@ def test_read_applies_a_selection_to_the_named_array(h5, tmp_path, capsys):
     assert "/temperature: (10,) float64, 80 bytes" in out and "station" not in out
 
 
+@pytest.mark.parametrize("argv, phrase", [
+    (["-a", "nowhere"], "has no array /nowhere"),
+    (["-a", "temperature", "-s", "5000"], "does not apply to /temperature"),
+    (["-s", "x"], "--select 'x'"),
+])
+def test_read_of_a_missing_array_or_a_bad_selection_is_a_usage_error(h5, tmp_path, capsys,
+                                                                     argv, phrase):
+    sidecar = tmp_path / "s.json"
+    main(["scan", str(h5), "-o", str(sidecar)])
+    capsys.readouterr()
+    assert main(["read", str(sidecar), *argv]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("usage error: ") and phrase in lines[0]
+
+
+def test_read_of_an_array_the_scan_left_out_names_it_and_the_reason(tmp_path, capsys):
+    path = tmp_path / "strings.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("names", data=[f"n{i}" for i in range(100)], dtype=h5py.string_dtype())
+    sidecar = tmp_path / "s.json"
+    assert main(["scan", str(path), "--max-inline", "10", "-o", str(sidecar)]) == 4
+    capsys.readouterr()
+    assert main(["read", str(sidecar), "-a", "names"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "'/names': left out when the container was scanned" in lines[0]
+
+
 def test_read_options_are_checked_before_reading(h5, tmp_path, capsys):
     sidecar = tmp_path / "s.json"
     main(["scan", str(h5), "-o", str(sidecar)])
@@ -252,3 +281,29 @@ def test_read_of_a_remote_sidecar_refuses_its_local_sources(h5, tmp_path, http_s
     assert main(["read", url, "-a", "temperature"]) == 1
     err = capsys.readouterr().err
     assert "refused by the source policy" in err and str(h5) in err
+
+
+def _broken(args):
+    raise ValueError("an unexpected\nproblem")
+
+
+def test_an_unexpected_error_is_one_line_naming_the_command_and_the_bug(monkeypatch, capsys):
+    monkeypatch.setattr("refindex.commands.inspect.run", _broken)
+    code = main(["inspect", "whatever.json"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(lines) == 1
+    assert lines[0] == ("error: refindex inspect: ValueError: an unexpected problem; this is a "
+                        "bug; run with --debug for the traceback")
+
+
+def test_debug_shows_the_traceback_of_an_unexpected_error(monkeypatch):
+    monkeypatch.setattr("refindex.commands.inspect.run", _broken)
+    with pytest.raises(ValueError, match="an unexpected"):
+        main(["--debug", "inspect", "whatever.json"])
+
+
+def test_a_file_that_cannot_be_written_is_one_line_not_a_bug(h5, tmp_path, capsys):
+    out = tmp_path / "missing" / "deeper" / "s.json"
+    assert main(["scan", str(h5), "-o", str(out)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"error: refindex scan: {out}: No such file or directory"]

@@ -288,17 +288,19 @@ def big_strings(tmp_path):
 
 def test_array_too_big_to_inline_is_unsupported_naming_file_dataset_feature(big_strings):
     with pytest.raises(UnsupportedFeatureError) as caught:
-        scan(big_strings, ScanOptions(max_inline=1000))
+        scan(big_strings, ScanOptions(max_inline=1000, on_unsupported="error"))
     error = caught.value
     assert (error.file, error.dataset) == (str(big_strings), "/names")
     assert "variable-length strings" in error.feature
     assert str(big_strings) in str(error) and "/names" in str(error)
 
 
-def test_array_too_big_to_inline_is_left_out_and_reported_when_skipping(big_strings):
-    result = scan(big_strings, ScanOptions(max_inline=1000, on_unsupported="skip"))
+def test_array_too_big_to_inline_is_left_out_and_recorded_by_default(big_strings):
+    result = scan(big_strings, ScanOptions(max_inline=1000))
     assert list(result.index.arrays) == ["values"]
-    assert len(result.skipped) == 1 and "/names" in result.skipped[0]
+    assert list(result.left_out) == ["names"] and result.index.left_out == result.left_out
+    assert "variable-length strings" in result.left_out["names"]
+    assert result.skipped == []
 
 
 def test_every_error_is_a_refindex_error():
@@ -343,22 +345,24 @@ def test_cli_scan_of_a_missing_s3_object_prints_one_line(s3_env, s3_bucket, caps
     assert_one_line_error(code, err, url, "not found")
 
 
-def test_cli_unsupported_array_names_the_dataset_and_the_way_out(big_strings, capsys,
-                                                                 tmp_path):
-    code, err = run_cli(capsys, "scan", str(big_strings), "--max-inline", "1000",
+def test_cli_strict_unsupported_array_names_the_dataset_and_the_way_out(big_strings, capsys,
+                                                                        tmp_path):
+    code, err = run_cli(capsys, "scan", str(big_strings), "--max-inline", "1000", "--strict",
                         "-o", str(tmp_path / "out.json"))
-    assert_one_line_error(code, err, "/names", "--skip-unsupported")
+    assert_one_line_error(code, err, "/names", "--max-inline")
+    assert not (tmp_path / "out.json").exists()
 
 
-def test_cli_skip_unsupported_leaves_the_array_out_and_reports_it(big_strings, capsys,
-                                                                  tmp_path):
+@pytest.mark.parametrize("flag", [[], ["--skip-unsupported"]])
+def test_cli_leaves_the_array_out_reports_it_and_exits_4(big_strings, capsys, tmp_path,
+                                                         flag):
     out = tmp_path / "out.json"
-    code = main(["scan", str(big_strings), "--max-inline", "1000", "--skip-unsupported",
-                 "-o", str(out)])
+    code = main(["scan", str(big_strings), "--max-inline", "1000", *flag, "-o", str(out)])
     err = capsys.readouterr().err
-    assert code == 0
-    assert "skipped:" in err and "/names" in err
-    assert list(refindex.load_index(out).arrays) == ["values"]
+    assert code == 4
+    assert "left out: /names: variable-length strings" in err and "--strict" in err
+    index = refindex.load_index(out)
+    assert list(index.arrays) == ["values"] and list(index.left_out) == ["names"]
 
 
 @pytest.mark.parametrize("case", ["not_json", "reference_of_two", "bad_provenance"])

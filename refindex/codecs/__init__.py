@@ -16,6 +16,7 @@ from refindex.codecs.hdf5_pipeline import Hdf5PipelineCodec
 from refindex.codecs.jpegls_h5 import JpeglsH5Codec
 from refindex.codecs.lz4h5 import Lz4H5Codec
 from refindex.codecs.lzf import LzfCodec
+from refindex.codecs.objects import ObjectsCodec
 from refindex.codecs.pipeline import codecs_for
 from refindex.codecs.sperr_h5 import SperrH5Codec
 from refindex.codecs.zfp_h5 import ZfpH5Codec
@@ -31,6 +32,7 @@ for _codec in (
     JpeglsH5Codec,
     SperrH5Codec,
     ZfpH5Codec,
+    ObjectsCodec,
 ):
     if _codec.codec_id not in codec_registry:
         register_codec(_codec)
@@ -44,6 +46,7 @@ __all__ = [
     "JpeglsH5Codec",
     "Lz4H5Codec",
     "LzfCodec",
+    "ObjectsCodec",
     "RawDeflateCodec",
     "SperrH5Codec",
     "UnsupportedCodecError",

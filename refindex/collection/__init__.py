@@ -52,6 +52,8 @@ class CollectionReport:
     requests: int = 0
     fetched: int = 0
     skipped: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
+    """``url: /path: reason`` of each array a member's scan left out (members scanned now)."""
     combined: Index | None = None
 
 
@@ -147,6 +149,7 @@ def _take(result: MemberResult, folder: CollectionDirectory, members: dict, fail
                                                      result.arrays, result.chunks)
     report.scanned += 1
     report.skipped.extend(f"{result.source.url}: {s}" for s in result.skipped)
+    report.left_out.extend(f"{result.source.url}: {s}" for s in result.left_out)
 
 
 def _identified(sources: list[Source], engine: ReadEngine) -> list[Source]:

@@ -49,6 +49,7 @@ class MemberResult:
     requests: int = 0
     fetched: int = 0
     skipped: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()  # "/path: reason" of each array the scan left out
 
 
 def scan_members(sources: Sequence[Source], options: ScanOptions,
@@ -109,7 +110,8 @@ def _scan_one(source: Source, head: concurrent.futures.Future | None, options: S
                    scanned.last_modified or source.last_modified),
             encode_native(index), None, len(index.arrays), index.chunk_count(),
             time.perf_counter() - started, result.requests + (head is not None),
-            result.fetched + (len(first) if first else 0), tuple(result.skipped))
+            result.fetched + (len(first) if first else 0), tuple(result.skipped),
+            tuple(f"/{path}: {reason}" for path, reason in sorted(result.left_out.items())))
     except Exception as error:  # noqa: BLE001 - one member's failure must not lose the others
         return MemberResult(source, error=_one_line(error),
                             seconds=time.perf_counter() - started)

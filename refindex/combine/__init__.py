@@ -65,10 +65,21 @@ def combine(members: Sequence[MemberInput], options: CombineOptions | None = Non
     # kerchunk conventions), which the combined dataset keeps.
     index.generator = {"name": infos[0].generator, "version": __version__,
                        "combined_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    index.left_out = _left_out(infos)
     index.combined = {"members": len(infos),
                       "dims": {d.name: {"kind": d.kind, "length": d.length,
                                         "positions": d.count} for d in dims}}
     return index
+
+
+def _left_out(infos: Sequence[MemberInfo]) -> dict[str, str]:
+    """Arrays the members' scans left out (no member holds them): path -> the first reason,
+    naming the member."""
+    left_out: dict[str, str] = {}
+    for info in infos:
+        for path, reason in info.left_out.items():
+            left_out.setdefault(path, f"{reason} (left out of {info.name}'s scan)")
+    return left_out
 
 
 def _group_attrs(infos: Sequence[MemberInfo], dims, policy: str,

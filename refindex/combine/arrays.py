@@ -56,6 +56,11 @@ def plan_arrays(infos: Sequence[MemberInfo], dims: list[CombinedDim],
         for path in info.arrays:
             holders.setdefault(path, []).append(info)
     coordinates = _coordinate_names(infos)
+    for info in infos:
+        for path in sorted(info.left_out.keys() & holders.keys()):
+            # Combining the others would fill this member's part, or take another's values.
+            problems.append(f"{path}: left out of {info.name}'s scan ({info.left_out[path]}); "
+                            "held by other members")
     plans = {}
     for path, members in holders.items():
         plan = _plan_array(path, members, dims, coordinates, problems)

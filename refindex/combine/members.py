@@ -87,6 +87,7 @@ class MemberInfo:
     arrays: dict[str, ArrayInfo]
     groups: dict[str, dict]
     generator: str = "refindex"  # the name of what wrote its sidecar
+    left_out: dict[str, str] = field(default_factory=dict)  # arrays its scan left out
     coords: dict[str, Coordinate] = field(default_factory=dict)
 
     @property
@@ -180,7 +181,8 @@ def _coordinate_dims(index: Index, dims: Sequence[str] | None) -> list[str]:
 def _summary(number: int, name: str, index: Index, interned: Interned) -> MemberInfo:
     arrays = {path: _array_info(node, interned) for path, node in index.arrays.items()}
     groups = {path: interned(attrs) for path, attrs in index.groups.items()}
-    return MemberInfo(number, name, arrays, groups, index.generator.get("name") or "refindex")
+    return MemberInfo(number, name, arrays, groups, index.generator.get("name") or "refindex",
+                      left_out=dict(index.left_out))
 
 
 def _array_info(node: ArrayNode, interned: Interned) -> ArrayInfo:

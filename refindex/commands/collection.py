@@ -19,7 +19,7 @@ EXIT_PARTIAL = 3
 def run_collection(args: argparse.Namespace, options: ScanOptions, read_options: ReadOptions,
                    console: Console) -> int:
     from refindex.cli import EXIT_ERROR
-    from refindex.commands.scan import combine_options_from
+    from refindex.commands.scan import EXIT_LEFT_OUT, combine_options_from
 
     combine_options = combine_options_from(args) if args.combine else None
     client = _dask_client(args.dask) if args.dask else None
@@ -41,7 +41,7 @@ def run_collection(args: argparse.Namespace, options: ScanOptions, read_options:
     _report(console, report, args.output)
     if report.failed:
         return EXIT_ERROR if args.fail_fast else EXIT_PARTIAL
-    return 0
+    return EXIT_LEFT_OUT if report.left_out else 0
 
 
 def _dask_client(address: str):
@@ -65,6 +65,8 @@ def _report(console: Console, report: CollectionReport, output: str) -> None:
     say(line)
     for skipped in report.skipped:
         say(f"  skipped: {skipped}")
+    for left_out in report.left_out:
+        say(f"  left out: {left_out}")
     for failure in report.failed:
         say(f"  failed: {failure.url}: {failure.error}")
     if report.combined is not None:

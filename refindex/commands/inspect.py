@@ -22,7 +22,8 @@ def add_parser(commands) -> None:
     parser = commands.add_parser(
         "inspect", help="list the arrays, chunks, bytes and sources of a sidecar",
         description="List the groups and arrays a sidecar describes (shape, dtype, chunking, "
-                    "codecs, chunks present, bytes referenced and inline) and its sources; for "
+                    "codecs, chunks present, bytes referenced and inline), the arrays the scan "
+                    "left out (and why) and its sources; for "
                     "a combined dataset, its members and combined dimensions; for a collection "
                     "directory not combined yet, its members and failures.")
     parser.add_argument("sidecar", help="sidecar path or URL, or a collection directory")
@@ -45,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
                       f"{dims or 'no dimension'}", highlight=False)
     total = sum(a.chunks.referenced_bytes() for a in index.arrays.values())
     inline = sum(a.chunks.inline_bytes() for a in index.arrays.values())
-    console.print(f"{len(index.groups)} groups, {len(index.arrays)} arrays, "
+    for path, reason in sorted(index.left_out.items()):
+        console.print(f"left out: /{escape(path)}: {escape(reason)}", highlight=False)
+    left_out = f", {len(index.left_out)} left out" if index.left_out else ""
+    console.print(f"{len(index.groups)} groups, {len(index.arrays)} arrays{left_out}, "
                   f"{index.chunk_count():,} chunks, {total:,} bytes referenced, "
                   f"{inline:,} bytes inline", highlight=False)
     return 0

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from refindex.commands.read_arguments import add_read_arguments, read_options_from
+from refindex.errors import ArrayLeftOutError
+from refindex.index import Index
 from refindex.store import open_store
 from refindex.store.tuning import zarr_concurrency
 
@@ -37,12 +39,16 @@ def run(args: argparse.Namespace) -> int:
     with open_store(args.sidecar, read_options_from(args)) as store, \
             zarr_concurrency(store.zarr_concurrency):
         group = zarr.open_group(store, mode="r", zarr_format=2)
-        paths = args.array or sorted(store.index.arrays)
+        paths = _array_paths(args.array, store.index, args.sidecar)
         selection = parse_selection(args.select) if args.select else ...
         started = time.perf_counter()
         total = 0
         for path in paths:
-            values = np.asarray(group[path][selection])
+            try:
+                values = np.asarray(group[path][selection])
+            except (IndexError, ValueError, TypeError) as exc:
+                raise argparse.ArgumentTypeError(
+                    f"--select {args.select!r} does not apply to /{path}: {exc}") from None
             total += values.nbytes
             console.print(f"/{escape(path)}: {values.shape} {values.dtype}, "
                           f"{values.nbytes:,} bytes", highlight=False)
@@ -53,8 +59,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _array_paths(named: list[str], index: Index, sidecar: str) -> list[str]:
+    """The arrays to read: those named (each checked), else all."""
+    paths = [path.strip("/") for path in named] or sorted(index.arrays)
+    for path in paths:
+        if path in index.left_out:
+            raise ArrayLeftOutError(sidecar, path, index.left_out[path])
+        if path not in index.arrays:
+            raise argparse.ArgumentTypeError(f"{sidecar} has no array /{path}")
+    return paths
+
+
 def parse_selection(text: str) -> tuple:
     """``"0,:,10:20"`` → ``(0, slice(None), slice(10, 20))``."""
+    try:
+        return _selection(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--select {text!r}: integers, slices such as 2:10 "
+                                         "and '...', separated by commas") from None
+
+
+def _selection(text: str) -> tuple:
     parts = []
     for item in text.split(","):
         item = item.strip()

@@ -13,6 +13,8 @@ from refindex.scan import ScanOptions, ScanResult, scan
 from refindex.sidecar import FORMATS, LAYOUTS, write_index
 from refindex.sidecar.native import DIRECTORY_ABOVE
 
+EXIT_LEFT_OUT = 4  # scanned, but arrays were left out (each reported)
+
 HELP = """\
 Read only the metadata of each container (local path, s3://bucket/key or https:// URL) and
 write a sidecar of references: for every chunk of every array, its source, offset and length.
@@ -24,8 +26,14 @@ S3 prefixes ('s3://bucket/daily/'), S3 globs ('s3://bucket/*/2020-*.nc'), a file
 (--from-file) — make a collection directory (-o DIR): a sidecar per member, scanned in
 parallel; run again, it scans only new or changed objects and forgets deleted ones, and an
 interrupted run resumes. --combine also combines the members into one dataset: DIR then
-opens as it (xr.open_dataset(DIR, engine="refindex")). Exit codes: 0 every member scanned;
-1 an error; 3 some members failed (each reported; the others are in the collection).
+opens as it (xr.open_dataset(DIR, engine="refindex")).
+
+An array that can be neither referenced nor inlined exactly (a type h5py cannot read, or
+larger than --max-inline) is left out: the rest is indexed, the array and the reason are
+reported ("left out: ...") and recorded in the sidecar, and reading it is an error naming
+it; --strict makes it an error instead. Exit codes: 0 everything scanned; 1 an error; 3 some
+members failed (each reported; the others are in the collection); 4 scanned, but arrays
+were left out (each reported).
 """
 
 
@@ -63,9 +71,12 @@ def add_parser(commands) -> None:
     parser.add_argument("--max-inline", type=int, default=ScanOptions.max_inline,
                         metavar="BYTES", help="inline arrays that cannot be referenced exactly "
                         "up to this size (default %(default)s)")
-    parser.add_argument("--skip-unsupported", action="store_true",
-                        help="leave out (and report) larger arrays that cannot be referenced "
-                             "exactly, instead of failing")
+    unsupported = parser.add_mutually_exclusive_group()
+    unsupported.add_argument("--strict", action="store_true",
+                             help="fail on an array that cannot be indexed exactly, instead "
+                                  "of leaving it out (reported, exit code 4)")
+    unsupported.add_argument("--skip-unsupported", action="store_true",
+                             help="leave such arrays out and report them (the default)")
     add_format_arguments(parser)
     add_read_arguments(parser)
     parser.set_defaults(run=run, parser=parser)
@@ -119,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"error: {problem}")
         return EXIT_USAGE
     options = ScanOptions(url=args.url, max_inline=args.max_inline,
-                          on_unsupported="skip" if args.skip_unsupported else "error",
+                          on_unsupported="error" if args.strict else "skip",
                           inline_coords=args.inline_coords)
     read_options = read_options_from(args)
     if collection:
@@ -136,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         written = write_index(result.index, path, args.format, args.layout)
         progress.advance(files)
     _report(console, result, path, written)
-    return 0
+    return EXIT_LEFT_OUT if result.left_out else 0
 
 
 def _is_collection_run(args: argparse.Namespace) -> bool:
@@ -188,3 +199,13 @@ def _report(console: Console, result: ScanResult, path, written: int) -> None:
     console.print(line, highlight=False, soft_wrap=True, markup=False)
     for skipped in result.skipped:
         console.print(f"  skipped: {skipped}", highlight=False, soft_wrap=True, markup=False)
+    for line in left_out_lines(result.left_out):
+        console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
+    if result.left_out:
+        console.print(f"{len(result.left_out)} arrays left out (exit {EXIT_LEFT_OUT}); "
+                      "--strict makes this an error", highlight=False, markup=False)
+
+
+def left_out_lines(left_out: dict[str, str]) -> list[str]:
+    """One ``left out: /path: reason`` line per array left out."""
+    return [f"left out: /{path}: {reason}" for path, reason in sorted(left_out.items())]

@@ -40,7 +40,9 @@ def build_index(tree: StoreTree, layout: PackLayout, offsets: list[np.ndarray],
     table = _member_table(tree, layout, part_of, data_at, paths, sources)
     engine = ReadEngine(ReadOptions())
     try:
-        skipped = scan_members(table, index, engine, ScanOptions())
+        # A packed store must read back whole: an array the sidecar cannot describe is an
+        # error, not left out.
+        skipped = scan_members(table, index, engine, ScanOptions(on_unsupported="error"))
     finally:
         engine.close_sync()
     _keep_v2_attributes(index, tree)

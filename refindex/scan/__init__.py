@@ -51,6 +51,13 @@ class ScanResult:
     requests: int
     seconds: float
     skipped: list[str] = field(default_factory=list)
+    """Notes on what was not followed (dangling links, links back to an enclosing group,
+    members of an archive that belong to no array); arrays left out are in ``left_out``."""
+
+    @property
+    def left_out(self) -> dict[str, str]:
+        """Arrays the scan left out (path -> why), as recorded in ``index.left_out``."""
+        return self.index.left_out
 
 
 def _utc_now() -> str:

@@ -20,16 +20,18 @@ class ScanOptions:
 
     ``url``: the URL readers should use for the container (default: where it was scanned
     from). ``max_inline``: bytes up to which an array that cannot be referenced exactly is
-    inlined. ``on_unsupported``: ``"error"`` stops the scan at such an array when it is larger,
-    ``"skip"`` leaves it out and reports it. ``inline_coords``: bytes up to which the stored
-    chunks of a dimension coordinate are copied into the sidecar (0: never). ``file_size``:
-    bytes, filled in by the scanner.
+    inlined. ``on_unsupported``: what happens to an array that can be neither referenced nor
+    inlined exactly (a type h5py cannot read, a larger array than ``max_inline``): ``"skip"``
+    (the default) leaves it out and records it in ``Index.left_out`` with the reason;
+    ``"error"`` stops the scan with an ``UnsupportedFeatureError`` naming it.
+    ``inline_coords``: bytes up to which the stored chunks of a dimension coordinate are
+    copied into the sidecar (0: never). ``file_size``: bytes, filled in by the scanner.
     """
 
     url: str | None = None
     max_inline: int = DEFAULT_MAX_INLINE
     inline_coords: int = DEFAULT_INLINE_COORDS
-    on_unsupported: Literal["error", "skip"] = "error"
+    on_unsupported: Literal["error", "skip"] = "skip"
     file_size: int | None = None
 
     def replace(self, **changes) -> ScanOptions:

@@ -93,6 +93,10 @@ def _read_provenance(index: Index, provenance: object, name: str) -> None:
                                f"and optionally {sorted(fields - {'url'})}, got {entry!r:.80}")
         index.sources.append(Source(**entry))
     index.generator = dict(generator)
+    left_out = provenance.get("left_out", {})
+    if not isinstance(left_out, dict) or not all(isinstance(r, str) for r in left_out.values()):
+        raise SidecarError(f"{name}: {FORMAT_KEY}.left_out must map array paths to reasons")
+    index.left_out = dict(left_out)
 
 
 def _read_metadata(index: Index, metadata: dict, name: str) -> None:
@@ -391,6 +395,8 @@ def _to_kerchunk(index: Index) -> dict:
     dtypes = {path: node.attr_dtypes for path, node in index.arrays.items() if node.attr_dtypes}
     if dtypes:
         doc[FORMAT_KEY]["attribute_dtypes"] = dtypes
+    if index.left_out:
+        doc[FORMAT_KEY]["left_out"] = index.left_out
     return doc
 
 

@@ -30,9 +30,10 @@ from refindex.sidecar.location import sibling, sidecar_bytes
 from refindex.sidecar.source_table import PACK_ABOVE, decode_sources, encode_sources
 
 MARKER = "refindex_sidecar"
-# 1.1 adds "combined" (ignorable); 2.0 adds arrays with irregular chunks ("chunk_grid"), which
-# a 1.x reader would read wrongly, and packed sources (refindex.sidecar.source_table), so
-# sidecars holding either say 2.0 and 1.x readers refuse them.
+# 1.1 adds "combined" and 1.2 "left_out" (both ignorable); 2.0 adds arrays with irregular
+# chunks ("chunk_grid"), which a 1.x reader would read wrongly, and packed sources
+# (refindex.sidecar.source_table), so sidecars holding either say 2.0 and 1.x readers refuse
+# them.
 VERSION = (2, 0)
 READS = (1, 2)  # the major versions this reader reads
 INDEX_FILE = "index.json"
@@ -126,6 +127,8 @@ def to_native(index: Index, part_size: int = PART_SIZE,
     }
     if index.combined:
         document["combined"] = index.combined
+    if index.left_out:
+        document["left_out"] = index.left_out
     return document
 
 
@@ -161,10 +164,13 @@ def _extra_value(ref: ChunkRef) -> object:
 
 def _version_text(index: Index) -> str:
     """The oldest version that says all of ``index`` (so older readers read what they can):
-    2.0 with irregular chunk grids or packed sources, 1.1 with ``combined``, else 1.0."""
+    2.0 with irregular chunk grids or packed sources, 1.2 with ``left_out``, 1.1 with
+    ``combined``, else 1.0."""
     if len(index.sources) > PACK_ABOVE or any(node.grid is not None
                                               for node in index.arrays.values()):
         return f"{VERSION[0]}.{VERSION[1]}"
+    if index.left_out:
+        return "1.2"
     return "1.1" if index.combined else "1.0"
 
 
@@ -181,13 +187,20 @@ def from_native(doc: dict, name: str = "<sidecar>", options=None,
     index = Index(sources=decode_sources(doc.get("sources", []), name),
                   groups=_groups(_map(doc, "groups", name), name),
                   generator=_map(doc, "generator", name),
-                  combined=_map(doc, "combined", name))
+                  combined=_map(doc, "combined", name),
+                  left_out=_left_out(_map(doc, "left_out", name), name))
     for path, entry in _map(doc, "arrays", name).items():
         index.arrays[path] = _array(path, entry, len(index.sources), name,
                                     name if located else None, options)
     for key, value in _map(doc, "extra", name).items():
         index.extra[key] = _extra_ref(key, value, len(index.sources), name)
     return index
+
+
+def _left_out(entries: dict, name: str) -> dict[str, str]:
+    if not all(isinstance(reason, str) for reason in entries.values()):
+        raise SidecarError(f"{name}: 'left_out' must map array paths to reasons (text)")
+    return dict(entries)
 
 
 def check_version(version: object, name: str) -> None:

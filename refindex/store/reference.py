@@ -23,6 +23,7 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from refindex.assemble import DecodedChunks, chunk_request, codec_for, read_region
 from refindex.codecs.fast_zlib import fast_codecs
 from refindex.errors import (
+    ArrayLeftOutError,
     FetchError,
     RefindexError,
     SourceChangedError,
@@ -215,6 +216,7 @@ class ReferenceStore(Store):
             if key in self._metadata:
                 results[i] = _slice(self._metadata[key], byte_range)
                 continue
+            self._check_not_left_out(key)
             found = self.index.find_chunk(key)
             if found is not None and found[0].irregular:
                 retiled.append((i, *found, byte_range))
@@ -314,6 +316,12 @@ class ReferenceStore(Store):
         with contextlib.suppress(RefindexError):
             await self.batcher.read(requests)
 
+    def _check_not_left_out(self, key: str) -> None:
+        """Opening an array the scan left out is an error naming it, not "no such array"."""
+        path, _, document = key.rpartition("/")
+        if document in _METADATA_DOCUMENTS and path in self.index.left_out:
+            raise ArrayLeftOutError(self.name or "sidecar", path, self.index.left_out[path])
+
     def _chunk_ref(self, key: str) -> ChunkRef | None:
         return self._locate(key)[2]
 
@@ -330,6 +338,8 @@ class ReferenceStore(Store):
             return node, 0, None
         return node, flat, node.chunks.get(flat)
 
+
+_METADATA_DOCUMENTS = frozenset({".zarray", ".zattrs", ".zgroup", "zarr.json"})
 
 # Closings that close() scheduled on a running loop, referenced until done.
 _closing: set[asyncio.Task[None]] = set()

@@ -8,9 +8,17 @@ parse from a v2 ``.zarray``:
   HDF5 compounds). zarr's own ``Structured`` only accepts flat ``[name, "type"]`` pairs.
 * ``VariableLengthArray`` — ``|O`` arrays whose object codec is numcodecs ``vlen-array``
   (ragged 1-D sequences, as HDF5 vlen sequences are).
+* ``ObjectStructured`` and ``ObjectArray`` (in refindex.store.zarr_object_dtypes) — records with
+  ``|O`` fields, and ``|O`` arrays whose object codec zarr does not know by name: HDF5
+  compounds with variable-length members and sequences of records, strings or sequences, as
+  the ``refindex.objects`` codec stores them.
+* ``LongDouble`` — NumPy's ``longdouble`` (``<f16`` on x86-64 Linux: the x87 80-bit format in
+  16 bytes), as HDF5 ``H5T_NATIVE_LDOUBLE`` stores it; only where NumPy's long double is wider
+  than float64 (elsewhere ``<f16`` names no NumPy type and such arrays cannot be read).
 
-Both are read-side helpers: they are found from v2 JSON, never inferred from a NumPy dtype, so
-they cannot collide with zarr's own types when zarr creates arrays from NumPy dtypes.
+They are read-side helpers: all but ``LongDouble`` (which no zarr type claims) are found from
+v2 JSON, never inferred from a NumPy dtype, so they cannot collide with zarr's own types when
+zarr creates arrays from NumPy dtypes.
 Call :func:`register` (importing ``refindex.store`` does) or rely on the ``zarr.data_type``
 entry point.
 """
@@ -30,11 +38,12 @@ from zarr.core.dtype.common import (
     HasObjectCodec,
     check_dtype_spec_v2,
 )
+from zarr.core.dtype.npy.float import BaseFloat
 from zarr.core.dtype.wrapper import ZDType
 
 from refindex.dtype_json import dtype_from_v2_json, dtype_to_v2_json
 
-__all__ = ["NestedStructured", "VariableLengthArray", "register"]
+__all__ = ["LongDouble", "NestedStructured", "VariableLengthArray", "register"]
 
 
 def _needs_nested(dtype: np.dtype) -> bool:
@@ -81,7 +90,7 @@ class NestedStructured(ZDType[np.dtypes.VoidDType, np.void], HasItemSize):
                 dtype = dtype_from_v2_json(list(data["name"]))
             except (TypeError, ValueError) as e:
                 raise DataTypeValidationError(f"invalid structured dtype {data['name']!r}") from e
-            if _needs_nested(dtype):
+            if _needs_nested(dtype) and not dtype.hasobject:
                 return cls(dtype=dtype)
         raise DataTypeValidationError(f"{data!r} is not a nested structured Zarr v2 dtype")
 
@@ -182,7 +191,36 @@ class VariableLengthArray(ZDType[np.dtypes.ObjectDType, Any], HasObjectCodec):
         return self.cast_scalar(data)
 
 
-_EXTRA_TYPES: tuple[type[ZDType], ...] = (NestedStructured, VariableLengthArray)
+_LONG_DOUBLE = np.dtype(np.longdouble)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LongDouble(BaseFloat[np.dtypes.LongDoubleDType, np.longdouble]):
+    """NumPy ``longdouble`` where it is wider than float64 (``<f16`` / ``>f16`` on x86-64).
+
+    JSON fill values are float64 numbers (or ``"NaN"``, ``"Infinity"``...), so only fills a
+    float64 holds exactly can be stated; refindex's scanner inlines arrays with other fills.
+    """
+
+    dtype_cls = np.dtypes.LongDoubleDType
+    _zarr_v3_name: ClassVar[Literal["refindex.longdouble"]] = "refindex.longdouble"
+    _zarr_v2_names: ClassVar[tuple[str, ...]] = (
+        _LONG_DOUBLE.newbyteorder(">").str,
+        _LONG_DOUBLE.newbyteorder("<").str,
+    )
+
+    @property
+    def item_size(self) -> int:
+        """Bytes per value (padding included)."""
+        return _LONG_DOUBLE.itemsize
+
+
+def _extra_types() -> tuple[type[ZDType], ...]:
+    from refindex.store.zarr_object_dtypes import ObjectArray, ObjectStructured
+
+    types: tuple[type[ZDType], ...] = (NestedStructured, VariableLengthArray, ObjectStructured,
+                                       ObjectArray)
+    return (*types, LongDouble) if _LONG_DOUBLE.itemsize > 8 else types
 
 
 def register() -> None:
@@ -190,5 +228,5 @@ def register() -> None:
     # Registered directly as well as by entry point: zarr 3.1 collects ``zarr.data_type`` entry
     # points but never loads them. Order does not matter: ``Structured`` rejects every field
     # list ``NestedStructured`` accepts (it only takes flat ``[name, "type"]`` pairs).
-    for cls in _EXTRA_TYPES:
+    for cls in _extra_types():
         data_type_registry.register(cls._zarr_v3_name, cls)

@@ -237,3 +237,40 @@ def test_netcdf3_members_with_record_times_combine_like_open_mfdataset(tmp_path)
         paths.append(path)
     index = combine(sidecars(paths, tmp_path), TIME)
     assert_same_dataset(combined_dataset(index, tmp_path), reference(paths))
+
+
+def _with_station_names(paths, counts) -> None:
+    """Add a variable-length string variable of ``count`` names to each file (h5py)."""
+    import h5py
+
+    for path, count in zip(paths, counts, strict=True):
+        with h5py.File(path, "a") as f:
+            f.create_dataset("names", data=[f"station {i}" for i in range(count)],
+                             dtype=h5py.string_dtype())
+
+
+def _left_out_sidecars(paths, tmp_path, max_inline: int):
+    out = []
+    for path in paths:
+        sidecar = tmp_path / "members" / f"{path.name}.refs.json"
+        sidecar.parent.mkdir(exist_ok=True)
+        options = refindex.ScanOptions(max_inline=max_inline)
+        write_index(refindex.scan(path, options).index, sidecar)
+        out.append(sidecar)
+    return out
+
+
+def test_an_array_every_member_left_out_stays_left_out_in_the_combined_index(tmp_path):
+    paths = sorted(ncfiles.daily(tmp_path / "daily", days=2))
+    _with_station_names(paths, [200, 200])
+    index = combine(_left_out_sidecars(paths, tmp_path, max_inline=1000), TIME)
+    assert "names" not in index.arrays and list(index.left_out) == ["names"]
+    assert "variable-length strings" in index.left_out["names"]
+    assert str(paths[0]) in index.left_out["names"] or str(paths[1]) in index.left_out["names"]
+
+
+def test_an_array_left_out_of_some_members_only_is_a_combine_error(tmp_path):
+    paths = sorted(ncfiles.daily(tmp_path / "daily", days=2))
+    _with_station_names(paths, [200, 3])
+    with pytest.raises(CombineError, match="names: left out of .*day-2020-01-01.nc's scan"):
+        combine(_left_out_sidecars(paths, tmp_path, max_inline=1000), TIME)

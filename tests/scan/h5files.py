@@ -207,6 +207,33 @@ def vlen_and_references(path: Path) -> None:
         target.attrs["self"] = target.ref
 
 
+def nested_types(path: Path) -> None:
+    """Long double, a nested compound with gaps, compounds with variable-length members,
+    sequences of fixed strings and of records, an array of variable-length strings."""
+    string = h5py.string_dtype()
+    with h5py.File(path, "w") as f:
+        f.create_dataset("long_double", data=np.arange(10, dtype=np.longdouble) / 3,
+                         chunks=(4,))
+        inner = np.dtype({"names": ["x"], "formats": ["<f8"], "offsets": [4], "itemsize": 16})
+        gapped = np.dtype({"names": ["a", "b"], "formats": ["<i4", inner], "offsets": [0, 8],
+                           "itemsize": 32})
+        f.create_dataset("gapped", data=np.array([(1, (2.5,)), (3, (-4.5,))], dtype=gapped),
+                         chunks=(1,))
+        named = np.dtype([("id", "<i4"), ("name", string), ("seq", h5py.vlen_dtype("<f4"))])
+        records = f.create_dataset("named", shape=(3,), dtype=named)
+        for i in range(3):
+            records[i] = (i, f"n{i}é", np.arange(i, dtype="f4"))
+        fixed = f.create_dataset("vlen_fixed_strings", shape=(2,),
+                                 dtype=h5py.vlen_dtype(np.dtype("S5")))
+        fixed[0], fixed[1] = np.array([b"ab", b"cdefg"], "S5"), np.array([], "S5")
+        pair = np.dtype([("x", "<i2"), ("y", ">f8")])
+        pairs = f.create_dataset("vlen_records", shape=(2,), dtype=h5py.vlen_dtype(pair))
+        pairs[0], pairs[1] = np.array([(1, 2.5)], pair), np.array([(3, 4.5), (5, 6.5)], pair)
+        tid = h5py.h5t.array_create(h5py.h5t.py_create(string, logical=True), (2,))
+        h5py.h5d.create(f.id, b"string_pairs", tid, h5py.h5s.create_simple((2,)))
+        f["string_pairs"][...] = np.array([["a", "b"], ["c", ""]], dtype=object)
+
+
 def structure(path: Path, external: Path) -> None:
     """Nested groups, attributes of every type, soft/hard/external links, a dangling link."""
     with h5py.File(external, "w") as ext:

@@ -38,6 +38,7 @@ def small_store(path: Path) -> Path:
 
 
 def assert_error(kind: type[Exception], path: Path, *phrases: str, **options) -> str:
+    options.setdefault("on_unsupported", "error")  # what cannot be indexed: an error, not left out
     with pytest.raises(kind) as caught:
         scan(path, ScanOptions(**options))
     message = str(caught.value)
@@ -201,10 +202,10 @@ def test_unknown_v3_codec_names_the_array_and_codec(tmp_path):
     assert_error(UnsupportedFeatureError, path, "'b'", "codec 'lzw'")
 
 
-def test_unsupported_arrays_can_be_skipped_and_reported(tmp_path):
+def test_unsupported_arrays_are_left_out_and_recorded_by_default(tmp_path):
     path = tar_of(unsupported_v3_array(tmp_path / "s.zarr"), tmp_path / "s.tar")
 
-    result = scan(path, ScanOptions(on_unsupported="skip"))
+    result = scan(path)
 
     assert list(result.index.arrays) == ["a"]
-    assert len(result.skipped) == 1 and "'lzw'" in result.skipped[0]
+    assert list(result.left_out) == ["b"] and "'lzw'" in result.left_out["b"]

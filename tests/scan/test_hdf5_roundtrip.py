@@ -20,6 +20,7 @@ FAMILIES = {
     "string_types": h5files.string_types,
     "compound_types": h5files.compound_types,
     "vlen_and_references": h5files.vlen_and_references,
+    "nested_types": h5files.nested_types,
     "dimension_scales": h5files.dimension_scales,
     "netcdf4": h5files.netcdf4,
 }

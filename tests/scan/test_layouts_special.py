@@ -70,7 +70,7 @@ def test_external_unequal_segments_are_inlined_when_small(external, tmp_path):
 def test_external_unequal_segments_too_big_to_inline_are_an_error(external):
     path, _ = external
     with pytest.raises(UnsupportedFeatureError) as caught:
-        scan(path, ScanOptions(max_inline=100))
+        scan(path, ScanOptions(max_inline=100, on_unsupported="error"))
     assert caught.value.dataset == "/unequal_segments"
     assert "external raw storage" in caught.value.feature
     assert str(path) in str(caught.value)
@@ -112,16 +112,17 @@ def s3_virtual(s3_env, s3_bucket, tmp_path):
 
 def test_virtual_dataset_in_a_remote_file_is_a_clear_error(s3_virtual):
     with pytest.raises(UnsupportedFeatureError) as caught:
-        scan(s3_virtual)
+        scan(s3_virtual, ScanOptions(on_unsupported="error"))
     assert caught.value.dataset == "/stacked"
     assert "virtual dataset" in caught.value.feature
     assert s3_virtual in str(caught.value)
 
 
-def test_virtual_dataset_in_a_remote_file_is_skipped_and_reported_on_request(s3_virtual):
-    result = scan(s3_virtual, ScanOptions(on_unsupported="skip"))
+def test_virtual_dataset_in_a_remote_file_is_left_out_and_recorded_by_default(s3_virtual):
+    result = scan(s3_virtual)
     assert list(result.index.arrays) == ["plain"]
-    assert len(result.skipped) == 1 and "'/stacked'" in result.skipped[0]
+    assert list(result.left_out) == ["stacked"]
+    assert "virtual dataset" in result.left_out["stacked"]
 
 
 # --- optional filters skipped for some chunks ---------------------------------------------
@@ -159,7 +160,7 @@ def test_only_the_chunks_of_the_other_filter_mask_are_inlined(mixed_masks):
 
 def test_too_many_chunks_of_another_filter_mask_to_inline_is_an_error(mixed_masks):
     with pytest.raises(UnsupportedFeatureError) as caught:
-        scan(mixed_masks, ScanOptions(max_inline=1000))
+        scan(mixed_masks, ScanOptions(max_inline=1000, on_unsupported="error"))
     assert "filter mask" in caught.value.feature
 
 

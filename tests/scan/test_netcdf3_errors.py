@@ -136,10 +136,10 @@ def test_variable_name_zarr_cannot_use_is_unsupported(tmp_path):
     path = tmp_path / "slash.nc"
     path.write_bytes(data)
     with pytest.raises(UnsupportedFeatureError, match="'a/b'.*'/'"):
-        scan(path)
-    result = scan(path, ScanOptions(on_unsupported="skip"))
+        scan(path, ScanOptions(on_unsupported="error"))
+    result = scan(path)
     assert list(result.index.arrays) == ["c"]
-    assert len(result.skipped) == 1 and "a/b" in result.skipped[0]
+    assert list(result.left_out) == ["a/b"] and "'/'" in result.left_out["a/b"]
 
 
 def test_an_hdf5_signature_inside_netcdf3_data_does_not_make_it_hdf5():

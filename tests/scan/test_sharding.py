@@ -16,7 +16,7 @@ from zarr.codecs import BloscCodec, BytesCodec, Crc32cCodec, TransposeCodec
 import refindex
 from refindex.errors import ContainerError, UnsupportedFeatureError
 from refindex.index import ABSENT
-from refindex.scan import scan
+from refindex.scan import ScanOptions, scan
 from tests.roundtrip import assert_same_values
 from tests.scan.zarr_stores import (
     assert_same_arrays,
@@ -127,7 +127,7 @@ def test_bad_shard_index_checksum_names_the_shard(tmp_path):
     shard.write_bytes(bytes(data))
 
     with pytest.raises(ContainerError, match="CRC32C") as caught:
-        scan(tmp_path / "a.zarr")
+        scan(tmp_path / "a.zarr", ScanOptions(on_unsupported="error"))
 
     assert str(shard) in str(caught.value)
 
@@ -142,7 +142,7 @@ def test_shard_index_pointing_past_the_shard_is_an_error(tmp_path):
     shard.write_bytes(bytes(data))
 
     with pytest.raises(ContainerError, match="past the end of the shard"):
-        scan(tmp_path / "a.zarr")
+        scan(tmp_path / "a.zarr", ScanOptions(on_unsupported="error"))
 
 
 def test_truncated_shard_is_an_error(tmp_path):
@@ -159,7 +159,7 @@ def test_deflated_shard_in_a_zip_is_unsupported(tmp_path):
     path = zip_of(tmp_path / "a.zarr", tmp_path / "a.zip", compression=zipfile.ZIP_DEFLATED)
 
     with pytest.raises(UnsupportedFeatureError, match="shard .* deflate"):
-        scan(path)
+        scan(path, ScanOptions(on_unsupported="error"))
 
 
 def test_nested_sharding_is_unsupported(tmp_path):
@@ -167,7 +167,7 @@ def test_nested_sharding_is_unsupported(tmp_path):
     sharded_array(tmp_path / "a.zarr", codecs=[inner])
 
     with pytest.raises(UnsupportedFeatureError, match="nested sharding"):
-        scan(tmp_path / "a.zarr")
+        scan(tmp_path / "a.zarr", ScanOptions(on_unsupported="error"))
 
 
 def test_sidecar_of_a_sharded_archive_round_trips(sharded_store, tmp_path):

@@ -94,10 +94,83 @@ def test_native_half_precision_complex_is_unsupported(h5file):
         plan_type(h5file["x"])
 
 
-def test_long_double_is_unsupported(h5file):
-    dset = h5file.create_dataset("x", shape=(2,), dtype=np.longdouble)
-    with pytest.raises(UnsupportedFeatureError, match="16-byte float"):
-        plan_type(dset)
+LONG_DOUBLE = np.dtype(np.longdouble)
+needs_long_double = pytest.mark.skipif(
+    LONG_DOUBLE.itemsize <= 8, reason="NumPy's long double is float64 on this platform")
+
+
+def _long_doubles_with_noisy_padding(count: int) -> np.ndarray:
+    """Long doubles whose padding bytes (past the 80 bits x87 uses) are random, as memory
+    handed to HDF5 may hold: referencing must keep them too."""
+    values = np.array([1 / 3, -2.5, np.inf, np.nan, 1e-4000, 0.0] * count, dtype=LONG_DOUBLE)
+    values[4] = np.finfo(LONG_DOUBLE).tiny  # beyond float64's range
+    raw = bytearray(np.random.default_rng(0).bytes(values.nbytes))
+    meaningful = values.tobytes()
+    for i in range(values.size):
+        start = i * LONG_DOUBLE.itemsize
+        raw[start:start + 10] = meaningful[start:start + 10]
+    return np.frombuffer(bytes(raw), dtype=LONG_DOUBLE)
+
+
+@needs_long_double
+def test_long_double_is_referenced_padding_bytes_and_all(h5file):
+    data = _long_doubles_with_noisy_padding(2)
+    dset = h5file.create_dataset("x", data=data, chunks=(4,))
+    plan, from_zarr = read_through_zarr(dset)
+    assert plan.zarr_dtype == LONG_DOUBLE.str and plan.referencable
+    assert_same_bits(from_zarr, dset[...], plan)
+    assert dset[...].tobytes() == data.tobytes()  # h5py keeps the padding bytes too
+
+
+@needs_long_double
+def test_long_double_of_another_layout_is_inlined_as_h5py_converts_it(h5file):
+    file_type = h5t.NATIVE_LDOUBLE.copy()
+    file_type.set_order(h5t.ORDER_BE)
+    h5d.create(h5file.id, b"x", file_type, h5s.create_simple((3,)))
+    h5file["x"][...] = np.array([1 / 3, 2, -7], dtype=LONG_DOUBLE)
+    plan, from_zarr = read_through_zarr(h5file["x"])
+    assert plan.zarr_dtype == ">f16" and not plan.referencable
+    assert_same_bits(from_zarr, h5file["x"][...], plan)
+
+
+@needs_long_double
+def test_long_double_fill_value_beyond_float64_is_inlined(h5file):
+    fill = np.finfo(LONG_DOUBLE).tiny
+    dset = h5file.create_dataset("x", shape=(4,), dtype=LONG_DOUBLE, fillvalue=fill,
+                                 chunks=(2,))
+    dset[:2] = [1, 2]
+    plan, from_zarr = read_through_zarr(dset)
+    assert not plan.referencable and "fill value" in plan.note
+    assert_same_bits(from_zarr, dset[...], plan)
+
+
+def _meaningful_bits(values: np.ndarray) -> np.ndarray:
+    """The 80 bits of each x87 long double; the 6 padding bytes are whatever memory held
+    (HDF5 and NumPy leave them uninitialised when they compute a value)."""
+    return np.frombuffer(values.tobytes(), dtype="u1").reshape(-1, LONG_DOUBLE.itemsize)[:, :10]
+
+
+@needs_long_double
+def test_long_double_fill_value_a_float64_holds_is_kept(h5file):
+    dset = h5file.create_dataset("x", shape=(4,), dtype=LONG_DOUBLE, fillvalue=-1.5,
+                                 chunks=(2,))
+    dset[:2] = [1, 2]
+    plan, from_zarr = read_through_zarr(dset)
+    assert plan.referencable and plan.fill_value == -1.5
+    assert from_zarr.dtype == dset.dtype
+    # Filled elements: the same value, padding bytes as each library computed them.
+    np.testing.assert_array_equal(_meaningful_bits(from_zarr), _meaningful_bits(dset[...]))
+
+
+def test_quadruple_float_h5py_cannot_read_is_unsupported(h5file):
+    file_type = h5t.IEEE_F64LE.copy()
+    file_type.set_size(16)
+    file_type.set_precision(128)
+    file_type.set_fields(127, 112, 15, 0, 112)
+    file_type.set_ebias(16383)
+    h5d.create(h5file.id, b"x", file_type, h5s.create_simple((2,)))
+    with pytest.raises(UnsupportedFeatureError, match="16-byte float .* h5py cannot read"):
+        plan_type(h5file["x"])
 
 
 def test_integer_with_padding_bits_is_inlined_as_h5py_reads_it(h5file):

@@ -1,4 +1,5 @@
-"""zarr-python 3.1 reads the Zarr v2 dtypes refindex registers: nested records and vlen-array."""
+"""zarr-python 3.1 reads the Zarr v2 dtypes refindex registers: nested records, vlen-array,
+long double, records with object fields and object arrays of the refindex.objects codec."""
 
 from __future__ import annotations
 
@@ -136,3 +137,45 @@ def test_nested_structured_arrays_can_be_written_when_chosen_explicitly():
     array[...] = data
     reopened = zarr.open_array(store, mode="r", zarr_format=2)
     assert reopened[...].tobytes() == data.tobytes()
+
+
+@pytest.mark.skipif(np.dtype(np.longdouble).itemsize <= 8, reason="long double is float64")
+def test_long_double_reads_bit_for_bit_padding_included():
+    register()
+    values = np.frombuffer(bytes(range(64)), dtype=np.longdouble)
+    array = _open(np.dtype(np.longdouble).str, {"0": values[:2].tobytes(),
+                                                "1": values[2:].tobytes()}, fill=-1.5)
+    assert array.dtype == np.longdouble
+    assert array[...].tobytes() == values.tobytes()
+    assert array.fill_value == np.longdouble(-1.5)
+
+
+def test_records_with_object_fields_read_through_the_objects_codec():
+    from refindex.codecs.objects import ObjectsCodec
+    from refindex.store.zarr_object_dtypes import ObjectStructured
+
+    register()
+    dtype = np.dtype([("a", "<i4"), ("s", "O"), ("n", [("t", "O"), ("x", "<f8")])])
+    values = np.empty(2, dtype=dtype)
+    values[0] = (1, b"ab", ("x", 0.5))
+    values[1] = (2, b"", ("", -1.0))
+    spec = [["a", "<i4"], ["s", "|O"], ["n", [["t", "|O"], ["x", "<f8"]]]]
+    array = _open(spec, {"0": ObjectsCodec().encode(values)}, shape=(2,), chunk=(2,),
+                  filters=[ObjectsCodec().get_config()])
+    assert array.metadata.dtype == ObjectStructured(dtype=dtype)
+    assert array[...].tolist() == values.tolist()
+
+
+def test_object_arrays_of_an_unnamed_codec_read_through_it():
+    from refindex.codecs.objects import ObjectsCodec
+    from refindex.store.zarr_object_dtypes import ObjectArray
+
+    register()
+    values = np.empty(2, dtype=object)
+    values[0], values[1] = np.array([b"a", b"bcd"], "S3"), np.array([[1, 2]], ">u2")
+    array = _open("|O", {"0": ObjectsCodec().encode(values)}, shape=(2,), chunk=(2,),
+                  filters=[ObjectsCodec().get_config()])
+    assert array.metadata.dtype == ObjectArray()
+    got = array[...]
+    assert got[0].tobytes() == values[0].tobytes() and got[1].dtype == np.dtype(">u2")
+    assert got[1].tolist() == [[1, 2]]

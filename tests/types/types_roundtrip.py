@@ -84,6 +84,8 @@ def _inlined_chunks(values: np.ndarray, plan: TypePlan, chunks: tuple[int, ...])
         full = np.empty(chunks, dtype=part.dtype)
         if codec is None:
             full[...] = np.zeros((), dtype=part.dtype)
+        elif plan.kind is ValueKind.OBJECTS:
+            pass  # np.empty's None elements and fields encode as they are
         else:
             for i in np.ndindex(full.shape):
                 full[i] = _pad_value(plan)

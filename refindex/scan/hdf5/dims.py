@@ -44,6 +44,14 @@ class DimensionNamer:
             names.append(name or self._phony_name(group_path, dset.shape[axis], set(names)))
         return names
 
+    def extended(self, names: list[str], shape: list[int], group_path: str) -> list[str]:
+        """``names`` with phony names for the trailing axes ``shape`` has beyond them (the
+        axes of an HDF5 array element type)."""
+        out = list(names)
+        for size in shape[len(names):]:
+            out.append(self._phony_name(group_path, size, set(out)))
+        return out
+
     @staticmethod
     def _scale_name(dset: h5py.Dataset, axis: int) -> str | None:
         try:

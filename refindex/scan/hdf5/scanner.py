@@ -30,7 +30,8 @@ from refindex.scan.hdf5.layout import (
     layout_kind,
     masks_by_use,
 )
-from refindex.scan.hdf5.types import TypePlan, encode_inline, plan_type
+from refindex.scan.hdf5.types import TypePlan, encode_inline, plan_numpy_dtype, plan_type
+from refindex.scan.left_out import leave_out
 from refindex.scan.options import ScanOptions
 
 Progress = Callable[[str, int], None]
@@ -105,14 +106,14 @@ class Hdf5Scanner:
             attrs, dtypes = encode_attrs_and_dtypes(dset)
             attrs["_ARRAY_DIMENSIONS"] = self.dims.names(dset, group_path)
             node = self._array(dset, path, attrs)
+            node.attrs["_ARRAY_DIMENSIONS"] = self.dims.extended(
+                attrs["_ARRAY_DIMENSIONS"], node.zarray["shape"], group_path)
             node.attr_dtypes = dtypes
         except (OSError, RuntimeError) as exc:
             # h5py reports damaged metadata (chunk index, messages, heaps) this way.
             raise self._corrupt(path, exc) from None
         except UnsupportedFeatureError as exc:
-            if self.options.on_unsupported != "skip":
-                raise
-            self.skipped.append(str(exc))
+            leave_out(self.index, path, exc, self.options)
             return
         self.index.arrays[path] = node
         if self.progress:
@@ -243,13 +244,21 @@ class Hdf5Scanner:
             raise self._unsupported(
                 path,
                 reason,
-                "raise --max-inline to inline it or --skip-unsupported to leave it out",
+                "raise --max-inline to inline it",
             )
-        values = encode_inline(dset[()], plan)
+        try:
+            values = encode_inline(dset[()], plan)
+        except (TypeError, ValueError, KeyError) as exc:
+            # h5py has no conversion for some nested types it can describe.
+            raise self._unsupported(path, f"values h5py cannot read ({exc})", "") from None
         if plan.object_codec is not None:
             data = numcodecs.get_codec(dict(plan.object_codec)).encode(values)
+            # Variable-length values: their size is known only now.
+            if reason is not None and self._inline_too_big(len(data)):
+                raise self._unsupported(path, f"{reason} ({len(data):,} bytes encoded)",
+                                        "raise --max-inline to inline it")
         else:
-            data = np.ascontiguousarray(values, dtype=_numpy_dtype(plan)).tobytes()
+            data = np.ascontiguousarray(values, dtype=plan_numpy_dtype(plan)).tobytes()
         table = ChunkTable(tuple(1 for _ in dset.shape))
         table.set_inline(0, bytes(data))
         chunks = dset.shape if dset.shape else ()
@@ -263,7 +272,7 @@ class Hdf5Scanner:
         """External storage references cannot express, its bytes inlined. They are read here,
         from the files the references would name: h5py would look for relative names in the
         current directory, not next to the container."""
-        hint = "raise --max-inline to inline it or --skip-unsupported to leave it out"
+        hint = "raise --max-inline to inline it"
         if self.remote:
             raise self._unsupported(path, f"{reason} in a remote file",
                                     "scan a local copy next to its external files")
@@ -313,11 +322,6 @@ def _node(
         "dimension_separator": ".",
     }
     return ArrayNode(path, zarray, attrs, table)
-
-
-def _numpy_dtype(plan: TypePlan) -> np.dtype:
-    spec = plan.zarr_dtype
-    return np.dtype([tuple(f) for f in spec] if isinstance(spec, list) else spec)
 
 
 def _external_bytes(dset: h5py.Dataset, locate: Callable[[str], str]) -> bytes:

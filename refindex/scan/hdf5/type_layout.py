@@ -16,6 +16,8 @@ import h5py
 import numpy as np
 from h5py import h5t
 
+from refindex.dtype_json import packed
+
 __all__ = ["TypeLayout", "UnmappableType", "ValueKind", "layout_of", "packed"]
 
 
@@ -25,9 +27,12 @@ class ValueKind(Enum):
     FIXED = "fixed"  # fixed-size values in the chunk bytes
     VLEN_UTF8 = "vlen-utf8"  # variable-length UTF-8 strings in the global heap
     VLEN_BYTES = "vlen-bytes"  # variable-length ASCII strings in the global heap
-    SEQUENCE = "sequence"  # variable-length sequences of numbers in the global heap
+    SEQUENCE = "sequence"  # variable-length sequences of plain values in the global heap
     REFERENCE = "reference"  # object references (addresses of other objects)
     REGION_REFERENCE = "region-reference"  # dataset region references
+    # Variable-length data nested in records, sequences or arrays (a compound with a vlen
+    # string member, a sequence of records or of strings): h5py's values, as they are.
+    OBJECTS = "objects"
 
 
 class UnmappableType(Exception):
@@ -68,16 +73,6 @@ def layout_of(tid: h5t.TypeID) -> TypeLayout:
     return mapper(tid)
 
 
-def packed(dtype: np.dtype) -> np.dtype:
-    """``dtype`` with the padding between (nested) record fields removed."""
-    if dtype.subdtype is not None:
-        base, shape = dtype.subdtype
-        return np.dtype((packed(base), shape))
-    if dtype.fields is None:
-        return dtype
-    return np.dtype([(name, packed(dtype.fields[name][0])) for name in dtype.names])
-
-
 def _order(tid: h5t.TypeAtomicID) -> str:
     return ">" if tid.get_order() == h5t.ORDER_BE else "<"
 
@@ -107,15 +102,32 @@ def _integer(tid: h5t.TypeIntegerID) -> TypeLayout:
 def _float(tid: h5t.TypeFloatID) -> TypeLayout:
     size = tid.get_size()
     if size not in _IEEE_FLOAT:
-        raise UnmappableType(
-            f"{size}-byte float has no Zarr dtype", "convert it to float64 before scanning"
-        )
+        return _long_double(tid)
     dtype = np.dtype(f"{_order(tid)}f{size}")
     exact, note = _full_width(tid)
     if (tid.get_fields(), tid.get_ebias()) != _IEEE_FLOAT[size]:
         # A non-IEEE float (bfloat16, VAX, ...) that HDF5 converts on read.
         exact, note = False, f"non-IEEE {size}-byte float layout {tid.get_fields()}"
     return TypeLayout(dtype, exact, note)
+
+
+def _long_double(tid: h5t.TypeFloatID) -> TypeLayout:
+    """A float wider than 8 bytes: the platform's long double (x87 80-bit in 16 bytes on
+    x86-64 Linux, NumPy ``<f16``) is referenced as stored when the file's type is exactly it,
+    padding bytes included (HDF5 then copies them unchanged); another layout is inlined as
+    h5py converts it, and one h5py cannot read is refused."""
+    size = tid.get_size()
+    try:
+        dtype = tid.dtype
+    except (TypeError, ValueError) as e:
+        raise UnmappableType(
+            f"{size}-byte float {tid.get_fields()} that h5py cannot read ({e})",
+            "convert it to float64 before scanning",
+        ) from None
+    if tid.equal(h5t.NATIVE_LDOUBLE):
+        return TypeLayout(np.dtype(np.longdouble), True)
+    return TypeLayout(dtype, False, f"{size}-byte float {tid.get_fields()} is not this "
+                      "platform's long double; stored as h5py converts it")
 
 
 def _complex(tid: h5t.TypeComplexID) -> TypeLayout:
@@ -165,12 +177,9 @@ def _compound(tid: h5t.TypeCompoundID) -> TypeLayout:
     names = [tid.get_member_name(i).decode() for i in range(tid.get_nmembers())]
     offsets = [tid.get_member_offset(i) for i in range(len(names))]
     members = [layout_of(tid.get_member_type(i)) for i in range(len(names))]
-    for name, member in zip(names, members, strict=True):
-        if member.kind is not ValueKind.FIXED:
-            raise UnmappableType(
-                f"compound member {name!r} is {member.kind.value}; Zarr records hold only "
-                "fixed-size fields"
-            )
+    if any(member.kind is not ValueKind.FIXED for member in members):
+        _refuse_references(names, members, "compound member")
+        return _objects(tid, "compound with variable-length members")
     if _is_h5py_complex(tid):
         base = members[0]
         dtype = np.dtype(f"{base.dtype.byteorder}c{2 * base.dtype.itemsize}")
@@ -201,24 +210,43 @@ def _is_h5py_complex(tid: h5t.TypeCompoundID) -> bool:
 def _array(tid: h5t.TypeArrayID) -> TypeLayout:
     base = layout_of(tid.get_super())
     if base.kind is not ValueKind.FIXED:
-        raise UnmappableType(f"array of {base.kind.value} elements has no Zarr equivalent")
+        _refuse_references(["element"], [base], "array")
+        return _objects(tid, "array of variable-length elements")
     dtype = np.dtype((base.dtype, tuple(tid.get_array_dims())))
     return TypeLayout(dtype, base.exact, base.note, enum_mapping=base.enum_mapping)
 
 
 def _sequence(tid: h5t.TypeVlenID) -> TypeLayout:
     base = layout_of(tid.get_super())
-    if base.kind is not ValueKind.FIXED or base.dtype.fields or base.dtype.subdtype:
-        raise UnmappableType(
-            f"variable-length sequence of {base.dtype} has no Zarr equivalent",
-            "numcodecs vlen-array holds sequences of plain numbers only",
-        )
-    if base.dtype.kind not in "biuf":
-        raise UnmappableType(f"variable-length sequence of {base.dtype} has no Zarr equivalent")
+    if (base.kind is not ValueKind.FIXED or base.dtype.fields or base.dtype.subdtype
+            or base.dtype.kind not in "biufcSV"):
+        # numcodecs vlen-array holds sequences of plain values (numbers, fixed strings) only.
+        _refuse_references(["element"], [base], "variable-length sequence")
+        return _objects(tid, f"variable-length sequence of {base.dtype}")
     # h5py hands out sequence elements in native byte order, whatever the file's order.
     element = base.dtype.newbyteorder("=")
     note = "variable-length sequences live in the heap"
     return TypeLayout(np.dtype(object), False, note, ValueKind.SEQUENCE, element=element)
+
+
+def _objects(tid: h5t.TypeID, what: str) -> TypeLayout:
+    """Variable-length data nested in another type: inlined as h5py reads it (its dtype,
+    record padding removed), through the ``refindex.objects`` codec."""
+    try:
+        dtype = tid.dtype
+    except (TypeError, ValueError) as e:
+        raise UnmappableType(f"{what} that h5py cannot read ({e})") from None
+    return TypeLayout(packed(dtype), False, f"{what}: values live in the heap",
+                      ValueKind.OBJECTS)
+
+
+def _refuse_references(names: list[str], members: list[TypeLayout], where: str) -> None:
+    """References nested in other types: h5py hands out Reference objects no Zarr codec
+    stores (top-level references become paths instead)."""
+    for name, member in zip(names, members, strict=True):
+        if member.kind in (ValueKind.REFERENCE, ValueKind.REGION_REFERENCE):
+            raise UnmappableType(f"{where} {name!r} is a {member.kind.value}; references "
+                                 "are stored only as a dataset's own type")
 
 
 def _reference(tid: h5t.TypeReferenceID) -> TypeLayout:

@@ -9,6 +9,8 @@ HDF5 type                    Zarr v2 dtype (object codec)       referenced in pl
 ===========================  =================================  =============================
 integer, bitfield            ``<i4``, ``>u2``, ...              yes, unless bits are padding
 IEEE float 2/4/8 bytes       ``<f2``, ``>f4``, ``<f8``          yes
+long double (x86-64: 16 B)   ``<f16`` (NumPy longdouble)        yes if the platform's own
+                                                                layout; else inlined
 h5py bool (int8 enum)        ``|b1``                            yes
 enum                         its base integer; mapping in plan  yes
 complex (r/i compound or     ``<c8``, ``>c16``                  yes, when r and i are packed
@@ -21,7 +23,11 @@ array (top level)            its base; ``inner_shape`` dims     yes
 opaque                       ``|V{n}``; h5py's ``NUMPY:`` tag   yes
                              → ``<M8[s]`` etc.
 vlen string UTF-8 / ASCII    ``|O`` (vlen-utf8 / vlen-bytes)    no, inlined
-vlen sequence                ``|O`` (vlen-array)                no, inlined
+vlen sequence of numbers,    ``|O`` (vlen-array)                no, inlined
+fixed strings or opaque
+vlen data nested: compound   field list with ``|O`` fields, or  no, inlined as h5py reads it
+with vlen members, sequence  ``|O``, with ``refindex.objects``  (``bytes``, ``str``, arrays)
+of records/strings/sequences
 object / region reference    ``|O`` (vlen-utf8): target path    no, inlined
 ===========================  =================================  =============================
 """
@@ -92,6 +98,8 @@ def plan_type(dset: h5py.Dataset) -> TypePlan:
         raise UnsupportedFeatureError(dset.file.filename, dset.name, e.feature, e.hint) from e
     if layout.kind is ValueKind.FIXED:
         return _plan_fixed(dset, layout)
+    if layout.kind is ValueKind.OBJECTS:
+        return _plan_objects(layout)
     if layout.kind is ValueKind.SEQUENCE:
         codec = {"id": "vlen-array", "dtype": layout.element.str}
     else:
@@ -106,6 +114,21 @@ def plan_type(dset: h5py.Dataset) -> TypePlan:
         note=layout.note,
         kind=layout.kind,
         file=dset.file if is_reference else None,
+    )
+
+
+def _plan_objects(layout: TypeLayout) -> TypePlan:
+    dtype, inner_shape = layout.dtype, ()
+    if dtype.subdtype is not None:  # an HDF5 array of variable-length elements
+        dtype, inner_shape = dtype.subdtype
+    return TypePlan(
+        zarr_dtype=dtype_to_v2_json(dtype),
+        fill_value=None,  # inlined: every element is there
+        object_codec={"id": "refindex.objects"},
+        referencable=False,
+        note=layout.note,
+        inner_shape=tuple(inner_shape),
+        kind=ValueKind.OBJECTS,
     )
 
 
@@ -148,6 +171,10 @@ def _fill_value(
     fill = fill.astype(np.dtype((dtype, inner_shape)) if inner_shape else dtype)
     if not fill.tobytes().strip(b"\0"):
         return _zero_fill(dtype), ""
+    if dtype.kind == "f" and dtype.itemsize > 8 and fill.astype("f8") != fill:
+        # A long double fill no float64 (hence no JSON number) holds exactly; NaN too, whose
+        # payload JSON loses.
+        return None, "long double fill value has no exact JSON number, so absent chunks can't fill"
     if inner_shape:
         flat = fill.reshape(-1)
         if any(item.tobytes() != flat[0].tobytes() for item in flat):
@@ -198,6 +225,8 @@ def encode_inline(dset_values: np.ndarray, plan: TypePlan) -> np.ndarray:
     (dropping record padding). The shape is the dataset's plus ``plan.inner_shape``.
     """
     values = np.asarray(dset_values)
+    if plan.kind is ValueKind.OBJECTS:
+        return _nested_objects(dset_values, plan)
     if plan.kind is ValueKind.FIXED:
         dtype = plan_numpy_dtype(plan)
         if plan.inner_shape:
@@ -215,6 +244,19 @@ def encode_inline(dset_values: np.ndarray, plan: TypePlan) -> np.ndarray:
     for i, item in enumerate(flat_in):
         flat_out[i] = convert(item)
     return out
+
+
+def _nested_objects(dset_values, plan: TypePlan) -> np.ndarray:
+    """h5py's values of an OBJECTS plan as they are, records packed; a scalar dataset's one
+    value (h5py returns it bare) as a 0-d array."""
+    dtype = plan_numpy_dtype(plan)
+    if dtype.fields is not None:
+        return np.asarray(dset_values).astype(dtype)
+    values = np.asarray(dset_values) if isinstance(dset_values, np.ndarray) else None
+    if values is None or values.dtype != object:
+        values = np.empty((), dtype=object)
+        values[()] = dset_values
+    return values
 
 
 def _converter(plan: TypePlan):

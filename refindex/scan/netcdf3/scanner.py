@@ -9,6 +9,7 @@ from typing import Any, BinaryIO
 from refindex.errors import ContainerError, UnsupportedFeatureError
 from refindex.index import ArrayNode, Index
 from refindex.scan.hdf5.scanner import Progress
+from refindex.scan.left_out import leave_out
 from refindex.scan.netcdf3.header import Attribute, Header, Variable, read_header
 from refindex.scan.netcdf3.layout import Shapes, dimension_shapes, variable_layout
 from refindex.scan.netcdf3.types import (
@@ -23,8 +24,9 @@ from refindex.scan.options import ScanOptions
 def scan_netcdf3(fileobj: BinaryIO, index: Index, source_id: int, name: str,
                  options: ScanOptions, progress: Progress | None = None) -> list[str]:
     """Add the variables of the NetCDF3 file ``fileobj`` (``options.file_size`` bytes, called
-    ``name`` in errors, source ``source_id`` of ``index``) to ``index``; returns what was
-    skipped (variables whose names Zarr cannot use, with ``on_unsupported="skip"``)."""
+    ``name`` in errors, source ``source_id`` of ``index``) to ``index``; returns notes on what
+    was skipped (none so far). Variables whose names Zarr cannot use go to ``index.left_out``
+    (see refindex.scan.left_out)."""
     if options.file_size is None:
         raise ValueError("scan_netcdf3 needs options.file_size")
     header = read_header(fileobj, options.file_size, name)
@@ -35,11 +37,8 @@ def scan_netcdf3(fileobj: BinaryIO, index: Index, source_id: int, name: str,
     for variable in header.variables:
         problem = _unusable_name(variable.name)
         if problem:
-            error = UnsupportedFeatureError(name, variable.name, problem,
-                                            "use --skip-unsupported to leave it out")
-            if options.on_unsupported != "skip":
-                raise error
-            skipped.append(str(error))
+            leave_out(index, variable.name, UnsupportedFeatureError(name, variable.name, problem),
+                      options)
             continue
         if variable.name in seen:
             raise ContainerError(f"{name}: NetCDF3 header names variable {variable.name!r} "

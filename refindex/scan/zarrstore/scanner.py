@@ -10,6 +10,7 @@ import numpy as np
 from refindex.errors import UnsupportedFeatureError
 from refindex.index import ArrayNode, ChunkTable, Index, Source
 from refindex.io import ReadEngine
+from refindex.scan.left_out import leave_out
 from refindex.scan.options import ScanOptions
 from refindex.scan.zarrstore.arrays import ArraySpec
 from refindex.scan.zarrstore.chunks import StoredChunks, assign_members, plain_chunk_table
@@ -22,13 +23,13 @@ Progress = Callable[[str, int], None]
 
 def scan_members(table: MemberTable, index: Index, engine: ReadEngine, options: ScanOptions,
                  progress: Progress | None = None) -> list[str]:
-    """Add the Zarr store among ``table``'s members to ``index``; returns what was left out
-    (arrays that cannot be referenced exactly when ``options.on_unsupported`` is "skip",
-    members that are no part of the store)."""
+    """Add the Zarr store among ``table``'s members to ``index``; returns notes on members
+    that are no part of the store. Arrays that cannot be referenced exactly go to
+    ``index.left_out`` (see refindex.scan.left_out)."""
     hierarchy = read_hierarchy(table, engine)
     skipped = list(table.notes)
     for error in hierarchy.unsupported:
-        _unsupported(error, options, skipped)
+        leave_out(index, error.dataset, error, options)
     stored, notes = assign_members(table, hierarchy)
     skipped += notes
     sources = _SourceIds(index)
@@ -41,7 +42,7 @@ def scan_members(table: MemberTable, index: Index, engine: ReadEngine, options: 
         try:
             node = _array(spec, stored[path], table, ids, engine)
         except UnsupportedFeatureError as error:
-            _unsupported(error, options, skipped)
+            leave_out(index, path, error, options)
             continue
         index.arrays[path] = node
         if progress:
@@ -58,13 +59,6 @@ def _array(spec: ArraySpec, stored: StoredChunks, table: MemberTable, ids: np.nd
     else:
         chunks, zarray = plain_chunk_table(spec, stored, table, ids)
     return ArrayNode(spec.path, zarray, spec.attrs, chunks)
-
-
-def _unsupported(error: UnsupportedFeatureError, options: ScanOptions,
-                 skipped: list[str]) -> None:
-    if options.on_unsupported != "skip":
-        raise error
-    skipped.append(str(error))
 
 
 class _SourceIds:
