@@ -373,6 +373,9 @@ class Index:
     combined: dict = field(default_factory=dict)
     """How the index was combined from members (refindex.combine): the dimensions
     concatenated or added, their lengths and the number of members; empty otherwise."""
+    group_attr_dtypes: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per group path, the NumPy dtypes of attributes JSON does not carry (as
+    ``ArrayNode.attr_dtypes``)."""
 
     def add_source(self, source: Source) -> int:
         """Id of ``source``, adding it when no source with its URL is known yet."""

@@ -88,6 +88,7 @@ class MemberInfo:
     groups: dict[str, dict]
     generator: str = "refindex"  # the name of what wrote its sidecar
     coords: dict[str, Coordinate] = field(default_factory=dict)
+    group_attr_dtypes: dict[str, dict] = field(default_factory=dict)
 
     @property
     def file_name(self) -> str:
@@ -180,7 +181,9 @@ def _coordinate_dims(index: Index, dims: Sequence[str] | None) -> list[str]:
 def _summary(number: int, name: str, index: Index, interned: Interned) -> MemberInfo:
     arrays = {path: _array_info(node, interned) for path, node in index.arrays.items()}
     groups = {path: interned(attrs) for path, attrs in index.groups.items()}
-    return MemberInfo(number, name, arrays, groups, index.generator.get("name") or "refindex")
+    group_dtypes = {path: interned(dtypes) for path, dtypes in index.group_attr_dtypes.items()}
+    return MemberInfo(number, name, arrays, groups, index.generator.get("name") or "refindex",
+                      group_attr_dtypes=group_dtypes)
 
 
 def _array_info(node: ArrayNode, interned: Interned) -> ArrayInfo:
