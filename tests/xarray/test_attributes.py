@@ -124,6 +124,7 @@ def test_netcdf3_global_attributes_keep_their_types(tmp_path):
 def test_sidecars_record_group_attribute_dtypes(attributed):
     path, folder = attributed
     native = json.loads(scan_to_sidecar(path, folder).read_text())
+    assert native["refindex_sidecar"] == "1.2"  # the version that added group_attr_dtypes
     assert native["group_attr_dtypes"]["forecast"]["f32"] == "<f4"
     assert native["group_attr_dtypes"][""]["empty_char"] == "|S1"
     kerchunk = json.loads(scan_to_sidecar(path, folder, format="kerchunk").read_text())

@@ -90,14 +90,15 @@ def test_a_combined_collection_opens_without_engine(engines, tmp_path):
         days.append(str(tmp_path / f"day{day}.h5"))
         daily_file(days[-1], day)
     collection = tmp_path / "daily.refs"
-    scan_collection(days, collection, combine_options=CombineOptions(concat_dims=["time"]))
+    scan_collection(days, collection, jobs=1,
+                    combine_options=CombineOptions(concat_dims=["time"]))
     assert_opens_through_refindex(collection)
     assert xr.open_dataset(collection).sizes["time"] == 2
 
 
 def test_a_collection_not_yet_combined_is_claimed_and_says_what_to_do(engines, h5, tmp_path):
     collection = tmp_path / "daily.refs"
-    scan_collection([str(h5)], collection)
+    scan_collection([str(h5)], collection, jobs=1)
     assert plugins.guess_engine(str(collection)) == "_refindex"
     with pytest.raises(refindex.errors.SidecarError, match="refindex combine"):
         xr.open_dataset(collection)
