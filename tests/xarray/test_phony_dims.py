@@ -225,3 +225,12 @@ def test_a_dimension_record_of_the_wrong_form_gives_phony_names(tmp_path, record
     assert ds["b"].dims == ("phony_dim_0",)
     assert ds["a"].dims == ("phony_dim_1", "phony_dim_2")
     assert ds["a"].attrs == {}
+
+
+def test_axes_a_record_leaves_null_get_phony_names_and_the_others_keep_theirs(tmp_path):
+    path = tmp_path / "plain.h5"
+    with h5py.File(path, "w") as f:
+        f["a"] = np.arange(6.0).reshape(2, 3)
+    index = refindex.scan(str(path)).index
+    index.arrays["a"].attrs["_ARRAY_DIMENSIONS"] = [None, "x"]  # as Zarr v3 may name them
+    assert xr.open_dataset(index, engine="refindex")["a"].dims == ("phony_dim_0", "x")
