@@ -37,6 +37,8 @@ def typed_value(value: Any, dtype: str) -> Any:
             value = _map(complex_from_json, value, leaf=_is_complex_pair)
         elif kind.kind == "f":
             value = _map(float_from_json, value)
+        elif kind.kind in "iu" and not _integers(value):
+            return value  # a cast would truncate them
         array = np.asarray(value, dtype=kind)
     except (TypeError, ValueError, KeyError, OverflowError):
         return value
@@ -55,6 +57,12 @@ def _map(convert, value: Any, leaf=None) -> Any:
     if isinstance(value, list) and not (leaf and leaf(value)):
         return [_map(convert, item, leaf) for item in value]
     return convert(value)
+
+
+def _integers(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_integers(item) for item in value)
+    return isinstance(value, int | np.integer)
 
 
 def _is_complex_pair(value: list) -> bool:

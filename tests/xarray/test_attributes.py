@@ -139,6 +139,8 @@ def test_sidecars_record_group_attribute_dtypes(attributed):
     (True, "|b1", np.bool_(True)),
     (None, "<i2", np.array([], "i2")),
     ("not a number", "<f4", "not a number"),
+    (1.5, "<i4", 1.5),
+    (300, "|i1", 300),
 ])
 def test_typed_value_restores_the_json_form(value, dtype, expected):
     assert_same_attr(typed_value(value, dtype), expected, repr(value))
