@@ -16,6 +16,9 @@ lossless where kerchunk is not:
   ``str`` (``"NaT"``); timedelta64 → its integer count in its own unit;
 * ``h5py.Empty`` (a null dataspace) → ``None``.
 
+JSON loses the type of numbers and of empty attributes; :func:`recorded_dtype` is what the
+sidecar records beside them, so readers (the xarray backend) give back h5py's values.
+
 CF attributes (``_FillValue``, ``scale_factor``, ``add_offset``, ``units``, ``valid_range``, ...)
 are kept as stored. :func:`decode_attr_for_compare` inverts the rules given h5py's value, so a
 test can assert that what zarr reads back equals what h5py reads.
