@@ -376,6 +376,9 @@ class Index:
     left_out: dict[str, str] = field(default_factory=dict)
     """Arrays of the container the scan could not index exactly and left out: path (as in
     ``arrays``) -> why. They are not in ``arrays``; reading one is an error naming it."""
+    group_attr_dtypes: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per group path, the NumPy dtypes of attributes JSON does not carry (as
+    ``ArrayNode.attr_dtypes``)."""
 
     def add_source(self, source: Source) -> int:
         """Id of ``source``, adding it when no source with its URL is known yet."""

@@ -61,6 +61,7 @@ def combine(members: Sequence[MemberInput], options: CombineOptions | None = Non
         engine.close_sync()
     index = builder.index()
     index.groups = groups
+    index.group_attr_dtypes = _group_attr_dtypes(infos, dims, groups)
     # The first member's generator: its name says what fill values mean (refindex or
     # kerchunk conventions), which the combined dataset keeps.
     index.generator = {"name": infos[0].generator, "version": __version__,
@@ -82,12 +83,29 @@ def _left_out(infos: Sequence[MemberInfo]) -> dict[str, str]:
     return left_out
 
 
+def _group_attr_dtypes(infos: Sequence[MemberInfo], dims,
+                       groups: dict[str, dict]) -> dict[str, dict[str, str]]:
+    """Per group, the recorded dtypes of the attributes kept: those of the member whose
+    attributes were kept (the first in combined order that has the group)."""
+    order = _combined_order(infos, dims)
+    kept: dict[str, dict[str, str]] = {}
+    for path, attrs in groups.items():
+        first = next((info for info in order if path in info.groups), None)
+        dtypes = first.group_attr_dtypes.get(path, {}) if first else {}
+        if wanted := {name: dtype for name, dtype in dtypes.items() if name in attrs}:
+            kept[path] = wanted
+    return kept
+
+
+def _combined_order(infos: Sequence[MemberInfo], dims) -> list[MemberInfo]:
+    return sorted(infos, key=lambda info: tuple(d.positions.get(info.number, -1) for d in dims))
+
+
 def _group_attrs(infos: Sequence[MemberInfo], dims, policy: str,
                  problems: list[str]) -> dict[str, dict]:
     """Per group, the attributes the policy keeps: the first member's (in combined order),
     those every member agrees on, or a problem when they differ."""
-    order = sorted(infos, key=lambda info: tuple(d.positions.get(info.number, -1)
-                                                 for d in dims))
+    order = _combined_order(infos, dims)
     groups: dict[str, dict] = {}
     for path in dict.fromkeys(p for info in order for p in info.groups):
         held = [(info.name, info.groups[path]) for info in order if path in info.groups]

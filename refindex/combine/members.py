@@ -89,6 +89,7 @@ class MemberInfo:
     generator: str = "refindex"  # the name of what wrote its sidecar
     left_out: dict[str, str] = field(default_factory=dict)  # arrays its scan left out
     coords: dict[str, Coordinate] = field(default_factory=dict)
+    group_attr_dtypes: dict[str, dict] = field(default_factory=dict)
 
     @property
     def file_name(self) -> str:
@@ -181,8 +182,9 @@ def _coordinate_dims(index: Index, dims: Sequence[str] | None) -> list[str]:
 def _summary(number: int, name: str, index: Index, interned: Interned) -> MemberInfo:
     arrays = {path: _array_info(node, interned) for path, node in index.arrays.items()}
     groups = {path: interned(attrs) for path, attrs in index.groups.items()}
+    group_dtypes = {path: interned(dtypes) for path, dtypes in index.group_attr_dtypes.items()}
     return MemberInfo(number, name, arrays, groups, index.generator.get("name") or "refindex",
-                      left_out=dict(index.left_out))
+                      left_out=dict(index.left_out), group_attr_dtypes=group_dtypes)
 
 
 def _array_info(node: ArrayNode, interned: Interned) -> ArrayInfo:

@@ -61,6 +61,7 @@ def from_kerchunk(doc: dict, name: str = "<sidecar>") -> Index:
     chunks, metadata = _by_parent(refs)
     _read_metadata(index, metadata, name)
     _read_attr_dtypes(index, provenance.get("attribute_dtypes", {}), name)
+    _read_group_attr_dtypes(index, provenance.get("group_attribute_dtypes", {}), name)
     _read_chunks(index, chunks, templates, name)
     return index
 
@@ -73,10 +74,26 @@ def _read_attr_dtypes(index: Index, dtypes: object, name: str) -> None:
     for path, entry in dtypes.items():
         if path not in index.arrays or not isinstance(entry, dict):
             raise SidecarError(f"{where}: {path!r} is not an array with a map of dtypes")
-        try:
-            index.arrays[path].attr_dtypes = {k: np.dtype(v).str for k, v in entry.items()}
-        except TypeError as exc:
-            raise SidecarError(f"{where}: {path!r}: {exc}") from None
+        index.arrays[path].attr_dtypes = attr_dtype_map(entry, f"{where}: {path!r}")
+
+
+def _read_group_attr_dtypes(index: Index, dtypes: object, name: str) -> None:
+    """Per group, the NumPy dtypes of attributes JSON does not carry."""
+    where = f"{name}: {FORMAT_KEY}.group_attribute_dtypes"
+    if not isinstance(dtypes, dict):
+        raise SidecarError(f"{where}: must be a map of group path to a map of dtypes")
+    for path, entry in dtypes.items():
+        if path not in index.groups:
+            raise SidecarError(f"{where}: {path!r} is not a group")
+        index.group_attr_dtypes[path] = attr_dtype_map(entry, f"{where}: {path!r}")
+
+
+def attr_dtype_map(dtypes: object, where: str) -> dict[str, str]:
+    """A sidecar's map of attribute name -> NumPy dtype, checked; ``where`` names it."""
+    try:
+        return {k: np.dtype(v).str for k, v in dtypes.items()}
+    except (AttributeError, TypeError) as exc:
+        raise SidecarError(f"{where} must map attribute names to NumPy dtypes ({exc})") from None
 
 
 def _read_provenance(index: Index, provenance: object, name: str) -> None:
@@ -384,19 +401,23 @@ def _to_kerchunk(index: Index) -> dict:
         _write_chunks(node, names, refs)
     for key, ref in index.extra.items():
         refs[key] = _ref_value(ref, names)
-    doc: dict[str, object] = {"version": 1}
-    if templates:
-        doc["templates"] = templates
-    doc["refs"] = refs
-    doc[FORMAT_KEY] = {
+    # Provenance first, its generator leading: the document's first bytes say refindex wrote
+    # it (the xarray backend claims such files by them, refindex.xarray.guess).
+    provenance: dict[str, object] = {
         "generator": index.generator,
         "sources": [_source_json(s) for s in index.sources],
     }
     dtypes = {path: node.attr_dtypes for path, node in index.arrays.items() if node.attr_dtypes}
     if dtypes:
-        doc[FORMAT_KEY]["attribute_dtypes"] = dtypes
+        provenance["attribute_dtypes"] = dtypes
+    if index.group_attr_dtypes:
+        provenance["group_attribute_dtypes"] = index.group_attr_dtypes
     if index.left_out:
-        doc[FORMAT_KEY]["left_out"] = index.left_out
+        provenance["left_out"] = index.left_out
+    doc: dict[str, object] = {"version": 1, FORMAT_KEY: provenance}
+    if templates:
+        doc["templates"] = templates
+    doc["refs"] = refs
     return doc
 
 

@@ -25,7 +25,7 @@ from refindex.errors import SidecarError, SourceNotFoundError
 from refindex.grid import ChunkGrid
 from refindex.index import INLINE, ArrayNode, ChunkRef, ChunkTable, Index, TablePart
 from refindex.sidecar.chunk_parts import COMPRESSION, PART_SIZE, decode_part, encode_part
-from refindex.sidecar.kerchunk_json import check_zarray
+from refindex.sidecar.kerchunk_json import attr_dtype_map, check_zarray
 from refindex.sidecar.location import sibling, sidecar_bytes
 from refindex.sidecar.source_table import PACK_ABOVE, decode_sources, encode_sources
 
@@ -129,6 +129,8 @@ def to_native(index: Index, part_size: int = PART_SIZE,
         document["combined"] = index.combined
     if index.left_out:
         document["left_out"] = index.left_out
+    if index.group_attr_dtypes:
+        document["group_attr_dtypes"] = index.group_attr_dtypes
     return document
 
 
@@ -164,12 +166,12 @@ def _extra_value(ref: ChunkRef) -> object:
 
 def _version_text(index: Index) -> str:
     """The oldest version that says all of ``index`` (so older readers read what they can):
-    2.0 with irregular chunk grids or packed sources, 1.2 with ``left_out``, 1.1 with
-    ``combined``, else 1.0."""
+    2.0 with irregular chunk grids or packed sources, 1.2 with ``left_out`` or
+    ``group_attr_dtypes``, 1.1 with ``combined``, else 1.0."""
     if len(index.sources) > PACK_ABOVE or any(node.grid is not None
                                               for node in index.arrays.values()):
         return f"{VERSION[0]}.{VERSION[1]}"
-    if index.left_out:
+    if index.left_out or index.group_attr_dtypes:
         return "1.2"
     return "1.1" if index.combined else "1.0"
 
@@ -188,7 +190,9 @@ def from_native(doc: dict, name: str = "<sidecar>", options=None,
                   groups=_groups(_map(doc, "groups", name), name),
                   generator=_map(doc, "generator", name),
                   combined=_map(doc, "combined", name),
-                  left_out=_left_out(_map(doc, "left_out", name), name))
+                  left_out=_left_out(_map(doc, "left_out", name), name),
+                  group_attr_dtypes=_group_attr_dtypes(_map(doc, "group_attr_dtypes", name),
+                                                       name))
     for path, entry in _map(doc, "arrays", name).items():
         index.arrays[path] = _array(path, entry, len(index.sources), name,
                                     name if located else None, options)
@@ -280,12 +284,13 @@ def _runs_problem(runs: object, ndim: int) -> str | None:
 
 
 def _attr_dtypes(entry: dict, where: str) -> dict[str, str]:
-    dtypes = entry.get("attr_dtypes", {})
-    try:
-        return {k: np.dtype(v).str for k, v in dtypes.items()}
-    except (AttributeError, TypeError) as exc:
-        raise SidecarError(f"{where}: 'attr_dtypes' must map attribute names to NumPy dtypes "
-                           f"({exc})") from None
+    return attr_dtype_map(entry.get("attr_dtypes", {}), f"{where}: 'attr_dtypes'")
+
+
+def _group_attr_dtypes(groups: dict, name: str) -> dict[str, dict[str, str]]:
+    return {path: attr_dtype_map(dtypes, f"{name}: 'group_attr_dtypes' of group {path!r}")
+            for path, dtypes in groups.items()}
+
 
 
 def _lazy_table(path: str, grid: tuple[int, ...], chunks: dict, sources: int, name: str,

@@ -12,14 +12,15 @@ from xarray.backends.zarr import ZarrStore
 from xarray.core import indexing
 from xarray.core.variable import Variable
 
-from refindex.index import Index
+from refindex.index import ArrayNode, Index
 from refindex.store import ReferenceStore, open_store
+from refindex.xarray.attributes import typed_attrs
+from refindex.xarray.dimensions import with_dimensions
+from refindex.xarray.guess import looks_like_sidecar, written_by_refindex
 from refindex.xarray.irregular import IrregularArray, preferred_chunks
+from refindex.xarray.records import native_records
 from refindex.xarray.tuned import tuned
 
-_SNIFF_BYTES = 65536
-_SIDECAR_MARKERS = (b'"refindex_sidecar"', b'"refs"', b'".zgroup"', b'/.zarray"', b'".zarray"')
-_DIRECTORY_INDEXES = ("index.json", ".zmetadata")
 _JSON_FLOATS = {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}
 
 
@@ -47,6 +48,9 @@ class RefindexBackendEntrypoint(BackendEntrypoint):
         storage_options: dict | None = None,
     ):
         store = open_store(filename_or_obj, **(storage_options or {}))
+        named = with_dimensions(store.index)
+        if named is not store.index:  # a view for xarray; the caller's index stays as it is
+            store = ReferenceStore(named, store.options, store.name)
         # kerchunk moves a _FillValue attribute into the Zarr fill_value and drops it: its
         # sidecars mean the fill value as the missing-value marker, as plain Zarr readers do.
         made_here = store.index.generator.get("name") == "refindex"
@@ -67,29 +71,23 @@ class RefindexBackendEntrypoint(BackendEntrypoint):
         )
 
     def guess_can_open(self, filename_or_obj) -> bool:
-        if isinstance(filename_or_obj, Index | ReferenceStore):
-            return True
-        if not isinstance(filename_or_obj, str | os.PathLike):
-            return False
-        text = os.fspath(filename_or_obj)
-        if "://" in text and not text.startswith("file://"):
-            return text.endswith(".refs.json")
-        return _looks_like_sidecar(text.removeprefix("file://"))
+        return looks_like_sidecar(filename_or_obj)
 
 
-def _looks_like_sidecar(path: str) -> bool:
-    if os.path.isdir(path):  # a directory sidecar: native, or kerchunk parquet references
-        return any(os.path.isfile(os.path.join(path, name)) for name in _DIRECTORY_INDEXES)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(_SNIFF_BYTES)
-    except OSError:
-        return False
-    return head.lstrip().startswith(b"{") and any(m in head for m in _SIDECAR_MARKERS)
+class RefindexSidecarEntrypoint(RefindexBackendEntrypoint):
+    """The same backend, registered as ``"_refindex"`` so that xarray asks it before
+    kerchunk's engine: it claims the sidecars refindex wrote (refindex.xarray.guess)."""
+
+    description = ("Open refindex sidecars when xr.open_dataset is given no engine "
+                   "(engine='refindex' opens kerchunk sidecars too)")
+
+    def guess_can_open(self, filename_or_obj) -> bool:
+        return written_by_refindex(filename_or_obj)
 
 
 class _ReferenceZarrStore(ZarrStore):
-    """xarray's Zarr store, reading arrays with irregular chunks along their own chunks, and
+    """xarray's Zarr store, reading arrays with irregular chunks along their own chunks,
+    records (compound types) in native byte order, attributes with their recorded dtypes, and
     closing the refindex store the backend made when the dataset is closed."""
 
     owned_store: ReferenceStore | None = None
@@ -101,13 +99,26 @@ class _ReferenceZarrStore(ZarrStore):
 
     def open_store_variable(self, name):
         variable = super().open_store_variable(name)
-        path = f"{self.zarr_group.path}/{name}".strip("/")
-        node = self.zarr_group.store.index.arrays.get(path)
+        node = self._node(name)
         if node is not None and node.irregular:
             variable = _along_stored_chunks(variable, node, self.zarr_group.store)
         else:
             variable = tuned(variable, self.members[name], self.zarr_group.store.zarr_concurrency)
-        return variable
+        if node is not None:
+            variable.attrs = typed_attrs(variable.attrs, node.attr_dtypes)
+        return native_records(variable)
+
+    def get_attrs(self):
+        dtypes = self.zarr_group.store.index.group_attr_dtypes.get(self._group_path, {})
+        return typed_attrs(super().get_attrs(), dtypes)
+
+    @property
+    def _group_path(self) -> str:
+        return self.zarr_group.path.strip("/")
+
+    def _node(self, name: str) -> ArrayNode | None:
+        path = f"{self._group_path}/{name}".strip("/")
+        return self.zarr_group.store.index.arrays.get(path)
 
 
 class _CfZarrStore(_ReferenceZarrStore):
@@ -125,13 +136,6 @@ class _CfZarrStore(_ReferenceZarrStore):
             variable.attrs.pop("_FillValue", None)
         else:
             variable.attrs["_FillValue"] = _fill_value(stored, variable.dtype)
-        # Numeric attributes get back the type JSON lost, so CF decoding picks the dtypes
-        # netCDF4 would (a float32 scale_factor unpacks int16 data to float32).
-        path = f"{self.zarr_group.path}/{name}".strip("/")
-        node = self.zarr_group.store.index.arrays.get(path)
-        for attr, dtype in (node.attr_dtypes.items() if node else ()):
-            if attr in variable.attrs and attr != "_FillValue":
-                variable.attrs[attr] = _typed(variable.attrs[attr], dtype)
         return variable
 
 
@@ -143,13 +147,6 @@ def _along_stored_chunks(variable: Variable, node, store: ReferenceStore) -> Var
     encoding = {**variable.encoding, "preferred_chunks": chunks,
                 "chunks": tuple(node.zarray["chunks"])}
     return Variable(variable.dims, data, variable.attrs, encoding)
-
-
-def _typed(value, dtype: str):
-    try:
-        return np.asarray(value, dtype=dtype)[()]
-    except (TypeError, ValueError):
-        return value
 
 
 def _fill_value(stored, dtype: np.dtype):

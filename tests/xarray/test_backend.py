@@ -80,8 +80,8 @@ def test_guess_cannot_open_hdf5_files_or_missing_files(entrypoint, netcdf, tmp_p
 
 
 def test_xarray_lists_refindex_among_the_engines_that_can_open_a_sidecar(netcdf):
-    # xarray picks the first engine that claims a file; with kerchunk installed, its engine
-    # claims sidecars too and comes first, so engine= is what selects refindex.
+    # xarray picks the first engine that claims a file; kerchunk's engine claims sidecars too
+    # and comes before "refindex", but after refindex's "_refindex" (test_guess.py).
     engines = xr.backends.list_engines()
     assert "refindex" in engines
     claiming = [name for name, engine in engines.items()

@@ -16,6 +16,9 @@ lossless where kerchunk is not:
   ``str`` (``"NaT"``); timedelta64 → its integer count in its own unit;
 * ``h5py.Empty`` (a null dataspace) → ``None``.
 
+JSON loses the type of numbers and of empty attributes; :func:`recorded_dtype` is what the
+sidecar records beside them, so readers (the xarray backend) give back h5py's values.
+
 CF attributes (``_FillValue``, ``scale_factor``, ``add_offset``, ``units``, ``valid_range``, ...)
 are kept as stored. :func:`decode_attr_for_compare` inverts the rules given h5py's value, so a
 test can assert that what zarr reads back equals what h5py reads.
@@ -38,8 +41,8 @@ from refindex.scan.hdf5.json_numbers import (
 )
 from refindex.scan.hdf5.types import reference_path
 
-__all__ = ["HIDDEN_ATTRS", "attr_to_json", "attribute_dtypes", "decode_attr_for_compare",
-           "encode_attrs"]
+__all__ = ["HIDDEN_ATTRS", "attr_to_json", "decode_attr_for_compare", "encode_attrs",
+           "encode_attrs_and_dtypes", "recorded_dtype"]
 
 # Attributes the HDF5 dimension-scale API and netCDF-C write for their own bookkeeping; the
 # same set h5netcdf hides and kerchunk and VirtualiZarr drop. DIMENSION_LIST/REFERENCE_LIST
@@ -69,8 +72,9 @@ def encode_attrs(obj: h5py.Group | h5py.Dataset) -> dict[str, Any]:
 
 def encode_attrs_and_dtypes(obj: h5py.Group | h5py.Dataset
                             ) -> tuple[dict[str, Any], dict[str, str]]:
-    """``encode_attrs`` and ``attribute_dtypes`` of ``obj`` in one pass over its attributes
-    (each read once: a remote scan pays for every read)."""
+    """``encode_attrs`` of ``obj`` and the :func:`recorded_dtype` of each of its attributes
+    that has one, in one pass over its attributes (each read once: a remote scan pays for
+    every read)."""
     out: dict[str, Any] = {}
     dtypes: dict[str, str] = {}
     for name in obj.attrs:
@@ -83,32 +87,29 @@ def encode_attrs_and_dtypes(obj: h5py.Group | h5py.Dataset
                 f"{obj.file.filename}: {obj.name}: attribute {name!r} skipped: {e}", stacklevel=2
             )
             continue
-        if not _is_bookkeeping(obj, name, value):
-            out[name] = attr_to_json(value, obj.file)
-        dtype = getattr(value, "dtype", None)
-        if (dtype is not None and dtype.kind in "iuf"
-                and dtype.newbyteorder("=") not in _JSON_NUMBER_DTYPES):
-            dtypes[name] = dtype.newbyteorder("<").str
+        if _is_bookkeeping(obj, name, value):
+            continue
+        out[name] = attr_to_json(value, obj.file)
+        dtype = recorded_dtype(value)
+        if dtype is not None:
+            dtypes[name] = dtype
     return out, dtypes
 
 
-def attribute_dtypes(obj: h5py.Group | h5py.Dataset) -> dict[str, str]:
-    """NumPy dtypes of the numeric attributes JSON numbers do not carry (all but int64 and
-    float64): CF decoding depends on them (a float32 ``scale_factor`` unpacks to float32)."""
-    dtypes = {}
-    for name in obj.attrs:
-        if name in HIDDEN_ATTRS:
-            continue
-        try:
-            dtype = obj.attrs.get_id(name).dtype
-        except (OSError, KeyError, TypeError):
-            continue
-        if dtype.kind in "iuf" and dtype.newbyteorder("=") not in _JSON_NUMBER_DTYPES:
-            dtypes[name] = dtype.newbyteorder("<").str
-    return dtypes
+def recorded_dtype(value: Any) -> str | None:
+    """The NumPy dtype (as a string) a sidecar records for an attribute h5py reads as
+    ``value``: that of every number (JSON has neither float32 nor NaN: CF decoding depends on
+    the type, a float32 ``scale_factor`` unpacks to float32) and of every empty attribute
+    (JSON ``null``); None for the rest, which JSON carries as they are."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return None
+    if dtype.kind in _NUMBER_KINDS:
+        return dtype.newbyteorder("<").str
+    return dtype.str if isinstance(value, h5py.Empty) else None
 
 
-_JSON_NUMBER_DTYPES = (np.dtype("int64"), np.dtype("float64"))
+_NUMBER_KINDS = "biufc"
 
 
 def _is_bookkeeping(obj: h5py.Group | h5py.Dataset, name: str, value: Any) -> bool:

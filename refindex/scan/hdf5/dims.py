@@ -1,16 +1,22 @@
 """Dimension names of HDF5 datasets: HDF5 dimension scales and NetCDF4 dimensions, as
-``_ARRAY_DIMENSIONS``; datasets without scales get phony names, as h5netcdf gives them."""
+``_ARRAY_DIMENSIONS``; axes without a scale get phony names, as h5netcdf gives them
+(refindex.phony_dims)."""
 
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass, field
 
 import h5py
 from h5py import h5ds
 
+from refindex.index import ArrayNode
+from refindex.phony_dims import Axis, first_number, name_group_axes, parents_first
+
 # netCDF-4 writes a dimension that has no variable as a dataset with this NAME attribute.
 NETCDF_DIMENSION_ONLY = b"This is a netCDF dimension but not a netCDF variable"
 NETCDF_NON_COORD_PREFIX = "_nc4_non_coord_"
+DIMENSIONS = "_ARRAY_DIMENSIONS"
 
 
 def is_dimension_only(dset: h5py.Dataset) -> bool:
@@ -26,31 +32,56 @@ def variable_name(name: str) -> str:
     return name.removeprefix(NETCDF_NON_COORD_PREFIX)
 
 
+@dataclass
+class _Group:
+    scales: list[tuple[str, int]] = field(default_factory=list)
+    arrays: dict[str, list[Axis]] = field(default_factory=dict)
+
+
 class DimensionNamer:
-    """Names each axis of each dataset, one instance per scanned file."""
+    """Names each axis of each dataset of one scanned file.
+
+    The scan :meth:`add` s every dataset of a group, groups parents first; :meth:`finish`
+    then names the axes: phony names depend on the whole group (its dimension scales and
+    every dataset in it) and on the groups above it.
+    """
 
     def __init__(self) -> None:
-        self._phony: dict[str, list[tuple[int, str]]] = {}
-        self._count = 0
+        self._groups: dict[str, _Group] = {}
 
-    def names(self, dset: h5py.Dataset, group_path: str) -> list[str]:
-        if dset.shape is None:
-            return [self._phony_name(group_path, 0, set())]
-        if h5ds.is_scale(dset.id) and dset.ndim == 1:
-            return [variable_name(posixpath.basename(dset.name))]
-        names: list[str] = []
-        for axis in range(dset.ndim):
-            name = self._scale_name(dset, axis)
-            names.append(name or self._phony_name(group_path, dset.shape[axis], set(names)))
-        return names
+    def add(self, dset: h5py.Dataset, path: str, group_path: str) -> None:
+        """Note ``dset`` (the array at ``path`` in the group at ``group_path``)."""
+        group = self._groups.setdefault(group_path, _Group())
+        if dset.shape is None:  # a null dataspace: refindex serves it as shape (0,)
+            group.arrays[path] = [(None, 0)]
+            return
+        is_scale = h5ds.is_scale(dset.id)
+        if is_scale and dset.ndim >= 1:
+            # A dimension of the group (netCDF-4 dimensions without a variable included).
+            group.scales.append((variable_name(posixpath.basename(dset.name)), dset.shape[0]))
+        if is_scale and dset.ndim == 1:
+            axes: list[Axis] = [(variable_name(posixpath.basename(dset.name)), dset.shape[0])]
+        else:
+            axes = [(self._scale_name(dset, axis), size) for axis, size in enumerate(dset.shape)]
+        # An HDF5 array element type becomes trailing axes, which no scale can name.
+        try:
+            element_shape = dset.dtype.shape
+        except (ValueError, TypeError):  # a type h5py cannot map: the scan leaves it out
+            element_shape = ()
+        axes += [(None, size) for size in element_shape]
+        group.arrays[path] = axes
 
-    def extended(self, names: list[str], shape: list[int], group_path: str) -> list[str]:
-        """``names`` with phony names for the trailing axes ``shape`` has beyond them (the
-        axes of an HDF5 array element type)."""
-        out = list(names)
-        for size in shape[len(names):]:
-            out.append(self._phony_name(group_path, size, set(out)))
-        return out
+    def finish(self, arrays: dict[str, ArrayNode]) -> None:
+        """Set ``_ARRAY_DIMENSIONS`` of every array in ``arrays`` that was added."""
+        next_number: dict[str, int] = {}
+        for group_path in parents_first(self._groups):
+            group = self._groups[group_path]
+            first = first_number(group_path, next_number)
+            names, next_number[group_path] = name_group_axes(
+                list(group.arrays.values()), first, group.scales)
+            for path, dims in zip(group.arrays, names, strict=True):
+                if path in arrays:
+                    arrays[path].attrs[DIMENSIONS] = list(dims)
 
     @staticmethod
     def _scale_name(dset: h5py.Dataset, axis: int) -> str | None:
@@ -58,17 +89,8 @@ class DimensionNamer:
             scales = dset.dims[axis]
             if len(scales) == 0:
                 return None
-            return variable_name(posixpath.basename(scales[0].name))
+            # The last scale attached, as netCDF-C and h5netcdf name the axis.
+            return variable_name(posixpath.basename(scales[len(scales) - 1].name))
         except (RuntimeError, KeyError, ValueError, OSError):
             # A DIMENSION_LIST that points nowhere (a damaged or half-copied file).
             return None
-
-    def _phony_name(self, group_path: str, size: int, taken: set[str]) -> str:
-        phony = self._phony.setdefault(group_path, [])
-        for known_size, name in phony:
-            if known_size == size and name not in taken:
-                return name
-        name = f"phony_dim_{self._count}"
-        self._count += 1
-        phony.append((size, name))
-        return name

@@ -19,7 +19,7 @@ from refindex.errors import (
     UnsupportedFeatureError,
 )
 from refindex.index import ArrayNode, ChunkTable, Index
-from refindex.scan.hdf5.attrs import encode_attrs, encode_attrs_and_dtypes
+from refindex.scan.hdf5.attrs import encode_attrs_and_dtypes
 from refindex.scan.hdf5.dims import DimensionNamer, is_dimension_only, variable_name
 from refindex.scan.hdf5.layout import (
     Layout,
@@ -63,8 +63,9 @@ class Hdf5Scanner:
         self.skipped: list[str] = []
 
     def scan(self) -> Index:
-        self.index.groups[""] = encode_attrs(self.file)
+        self._group_attrs(self.file, "")
         self._group(self.file, "", ancestors=frozenset({_identity(self.file)}))
+        self.dims.finish(self.index.arrays)
         return self.index
 
     def _group(self, group: h5py.Group, path: str, ancestors: frozenset) -> None:
@@ -77,10 +78,15 @@ class Hdf5Scanner:
                 if _identity(obj) in ancestors:
                     self.skipped.append(f"{child_path}: link back to an enclosing group")
                     continue
-                self.index.groups[child_path] = encode_attrs(obj)
+                self._group_attrs(obj, child_path)
                 self._group(obj, child_path, ancestors | {_identity(obj)})
-            elif isinstance(obj, h5py.Dataset) and not is_dimension_only(obj):
+            elif isinstance(obj, h5py.Dataset):
                 self._dataset(obj, child_path, path)
+
+    def _group_attrs(self, group: h5py.Group, path: str) -> None:
+        self.index.groups[path], dtypes = encode_attrs_and_dtypes(group)
+        if dtypes:
+            self.index.group_attr_dtypes[path] = dtypes
 
     def _resolve_link(self, group: h5py.Group, name: str, path: str):
         link = group.get(name, getlink=True)
@@ -103,11 +109,11 @@ class Hdf5Scanner:
 
     def _dataset(self, dset: h5py.Dataset, path: str, group_path: str) -> None:
         try:
+            self.dims.add(dset, path, group_path)  # a dimension of the group, or an array
+            if is_dimension_only(dset):
+                return
             attrs, dtypes = encode_attrs_and_dtypes(dset)
-            attrs["_ARRAY_DIMENSIONS"] = self.dims.names(dset, group_path)
             node = self._array(dset, path, attrs)
-            node.attrs["_ARRAY_DIMENSIONS"] = self.dims.extended(
-                attrs["_ARRAY_DIMENSIONS"], node.zarray["shape"], group_path)
             node.attr_dtypes = dtypes
         except (OSError, RuntimeError) as exc:
             # h5py reports damaged metadata (chunk index, messages, heaps) this way.

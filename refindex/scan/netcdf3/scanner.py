@@ -32,6 +32,8 @@ def scan_netcdf3(fileobj: BinaryIO, index: Index, source_id: int, name: str,
     header = read_header(fileobj, options.file_size, name)
     shapes = dimension_shapes(header, options.file_size, name)
     index.groups[""] = _attributes_json(header.attributes)
+    if dtypes := _attribute_dtypes(header.attributes):
+        index.group_attr_dtypes[""] = dtypes
     skipped: list[str] = []
     seen: set[str] = set()
     for variable in header.variables:
@@ -68,13 +70,16 @@ def _array(variable: Variable, header: Header, shapes: Shapes, source_id: int,
         "order": "C",
         "dimension_separator": ".",
     }
-    dtypes = {a.name: dtype for a in variable.attributes
-              if (dtype := attribute_dtype(a.values)) is not None}
-    return ArrayNode(variable.name, zarray, attrs, layout.table, dtypes)
+    return ArrayNode(variable.name, zarray, attrs, layout.table,
+                     _attribute_dtypes(variable.attributes))
 
 
 def _attributes_json(attributes: tuple[Attribute, ...]) -> dict[str, Any]:
     return {a.name: attribute_to_json(a.values) for a in attributes}
+
+
+def _attribute_dtypes(attributes: tuple[Attribute, ...]) -> dict[str, str]:
+    return {a.name: dtype for a in attributes if (dtype := attribute_dtype(a.values)) is not None}
 
 
 def _unusable_name(name: str) -> str | None:

@@ -39,9 +39,6 @@ NC_TYPES: dict[int, NcType] = {
     11: NcType("uint64", np.dtype(">u8"), 18446744073709551614, cdf5_only=True),
 }
 
-# Numbers JSON carries exactly; every other numeric attribute type is recorded beside it.
-_JSON_NUMBER_DTYPES = (np.dtype("int64"), np.dtype("float64"))
-
 
 def zarr_dtype(nc_type: NcType) -> str:
     """The ``.zarray`` dtype of a variable: the stored big-endian type (``">i2"``, ``"|S1"``)."""
@@ -58,17 +55,12 @@ def attribute_to_json(values: np.ndarray) -> Any:
 
 
 def attribute_dtype(values: np.ndarray) -> str | None:
-    """The NumPy dtype (little-endian spelling) of a numeric attribute JSON does not carry
-    exactly, else None: all types but int64 and float64, and float64 with non-finite values
-    (JSON spells those as strings). CF decoding depends on it (a float32 ``scale_factor``
-    unpacks int16 data to float32)."""
+    """The NumPy dtype (little-endian spelling) of a numeric attribute, else None: JSON
+    carries neither a number's width nor non-finite floats (spelled as strings), and CF
+    decoding depends on the type (a float32 ``scale_factor`` unpacks int16 data to
+    float32); readers give the value back as netCDF4 reads it."""
     dtype = values.dtype
-    if dtype.kind not in "iuf":
-        return None
-    exact = dtype.newbyteorder("=") in _JSON_NUMBER_DTYPES
-    if exact and (dtype.kind != "f" or np.isfinite(values).all()):
-        return None
-    return dtype.newbyteorder("<").str
+    return dtype.newbyteorder("<").str if dtype.kind in "iuf" else None
 
 
 def fill_value_json(nc_type: NcType, fill_attr: np.ndarray | None) -> object:
