@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
+from refindex.commands import SUMMARIES, exit_codes
 from refindex.errors import RefindexError
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 DESCRIPTION = """\
 refindex makes a few large HDF5 / NetCDF4 files read like a fast, native Zarr store.
@@ -33,52 +33,51 @@ zarr.open_group(refindex.open_store("ocean.refs.json"), mode="r").
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of ``refindex``: every command's arguments when ``argv`` is None; else only
+    those of the command ``argv`` names, the others listed by name and summary, so that a
+    command imports its own module alone (``refindex --help`` imports none)."""
     parser = argparse.ArgumentParser(
         prog="refindex", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error instead of one line")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from refindex.commands import (
-        combine,
-        convert,
-        demo,
-        inspect,
-        pack,
-        read,
-        scan,
-        upload,
-        validate,
-    )
-
-    for module in (scan, combine, inspect, read, validate, convert, pack, upload, demo):
-        module.add_parser(commands)
+    named = _command_named(argv) if argv is not None else None
+    for name, summary in SUMMARIES.items():
+        if argv is None or name == named:
+            importlib.import_module(f"refindex.commands.{name}").add_parser(commands)
+        else:
+            commands.add_parser(name, help=summary)
     return parser
 
 
+def _command_named(argv: list[str]) -> str | None:
+    """The command ``argv`` names: its first word that is not an option."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted;
-    ``scan`` adds 3 and 4, see refindex/commands/scan.py, and so does ``validate``, see
-    refindex/commands/validate.py)."""
-    parser = build_parser()
+    """Run the CLI; returns the exit code (see refindex/commands/exit_codes.py)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     console = Console(stderr=True)
     try:
-        return args.run(args) or EXIT_OK
+        return args.run(args) or exit_codes.OK
     except RefindexError as exc:
         if args.debug:
             raise
         # Messages quote references like "[url, offset, length]": not Rich markup.
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        return EXIT_ERROR
+        return exit_codes.ERROR
     except argparse.ArgumentTypeError as exc:
         console.print(f"[bold red]usage error:[/] {escape(str(exc))}", highlight=False,
                       soft_wrap=True)
-        return EXIT_USAGE
+        return exit_codes.USAGE
     except KeyboardInterrupt:
         console.print("interrupted")
-        return EXIT_INTERRUPTED
+        return exit_codes.INTERRUPTED
     except OSError as exc:
         if args.debug:
             raise
@@ -87,14 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[bold red]error:[/] refindex {args.command}: "
                       f"{escape(where + (exc.strerror or _one_line(exc)))}",
                       highlight=False, soft_wrap=True)
-        return EXIT_ERROR
+        return exit_codes.ERROR
     except Exception as exc:  # noqa: BLE001 - the last resort: anything else is our bug
         if args.debug:
             raise
         console.print(f"[bold red]error:[/] refindex {args.command}: {escape(_one_line(exc))}; "
                       "this is a bug; run with --debug for the traceback",
                       highlight=False, soft_wrap=True)
-        return EXIT_ERROR
+        return exit_codes.ERROR
 
 
 def _one_line(exc: BaseException) -> str:

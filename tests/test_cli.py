@@ -307,3 +307,21 @@ def test_a_file_that_cannot_be_written_is_one_line_not_a_bug(h5, tmp_path, capsy
     assert main(["scan", str(h5), "-o", str(out)]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [f"error: refindex scan: {out}: No such file or directory"]
+
+
+def test_help_imports_no_command_and_none_of_the_heavy_libraries():
+    code = ("import sys\nfrom refindex.cli import build_parser\nbuild_parser(['--help'])\n"
+            "print(sorted(m for m in sys.modules if m.startswith('refindex.commands.')"
+            " or m.split('.')[0] in ('zarr', 'aiohttp', 'h5py', 'numpy', 'xarray')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "['refindex.commands.exit_codes']"
+
+
+def test_a_command_imports_its_own_module_only():
+    code = ("import sys\nfrom refindex.cli import build_parser\n"
+            "build_parser(['--debug', 'inspect', 'x.json'])\n"
+            "print(sorted(m for m in sys.modules if m.startswith('refindex.commands.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "refindex.commands.inspect" in out and "refindex.commands.scan'" not in out

@@ -8,18 +8,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from refindex.collection import CollectionReport, scan_collection
+from refindex.commands import exit_codes
 from refindex.io import ReadOptions
 from refindex.io.stats import format_bytes
 from refindex.scan import ScanOptions
 
-EXIT_PARTIAL = 3
-"""Some members could not be scanned; every other member is in the collection."""
-
 
 def run_collection(args: argparse.Namespace, options: ScanOptions, read_options: ReadOptions,
                    console: Console) -> int:
-    from refindex.cli import EXIT_ERROR
-    from refindex.commands.scan import EXIT_LEFT_OUT, combine_options_from
+    from refindex.commands.scan import combine_options_from
 
     combine_options = combine_options_from(args) if args.combine else None
     client = _dask_client(args.dask) if args.dask else None
@@ -40,8 +37,8 @@ def run_collection(args: argparse.Namespace, options: ScanOptions, read_options:
                 client.close()
     _report(console, report, args.output)
     if report.failed:
-        return EXIT_ERROR if args.fail_fast else EXIT_PARTIAL
-    return EXIT_LEFT_OUT if report.left_out else 0
+        return exit_codes.ERROR if args.fail_fast else exit_codes.PARTIAL
+    return exit_codes.LEFT_OUT if report.left_out else exit_codes.OK
 
 
 def _dask_client(address: str):

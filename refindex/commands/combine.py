@@ -10,6 +10,7 @@ from rich.console import Console
 
 from refindex.collection import collection_members, is_collection
 from refindex.combine import combine
+from refindex.commands import SUMMARIES
 from refindex.commands.read_arguments import add_read_arguments, read_options_from
 from refindex.commands.scan import (
     add_combine_arguments,
@@ -30,8 +31,8 @@ problem listed. Members of uneven lengths (leap years) are read exactly.
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser("combine", help="combine many sidecars (or a collection) "
-                                 "into one dataset", description=HELP)
+    parser = commands.add_parser(
+        "combine", help=SUMMARIES["combine"], description=HELP)
     parser.add_argument("inputs", nargs="+", metavar="SIDECAR",
                         help="member sidecars, or collection directories")
     parser.add_argument("-o", "--output", required=True, metavar="PATH",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from refindex.commands import SUMMARIES, exit_codes
 from refindex.commands.read_arguments import add_read_arguments, read_options_from
 from refindex.commands.scan import add_format_arguments
 from refindex.sidecar import load_index, write_index
@@ -21,8 +22,8 @@ reference, inline chunk, attribute and source is kept exactly.
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser("convert", help="convert a sidecar between native, kerchunk "
-                                 "JSON and (reading only) kerchunk parquet", description=HELP)
+    parser = commands.add_parser(
+        "convert", help=SUMMARIES["convert"], description=HELP)
     parser.add_argument("input", metavar="IN", help="sidecar path or URL (a file or directory)")
     parser.add_argument("output", metavar="OUT", help="sidecar to write (a local path)")
     add_format_arguments(parser)
@@ -31,13 +32,12 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from refindex.cli import EXIT_USAGE
 
     console = Console(stderr=True)
     if args.format == "kerchunk" and args.layout == "directory":
         console.print("error: kerchunk reference JSON is one file; --layout directory is for "
                       "the native format")
-        return EXIT_USAGE
+        return exit_codes.USAGE
     started = time.perf_counter()
     index = load_index(args.input, read_options_from(args))
     written = write_index(index, Path(args.output), args.format, args.layout)

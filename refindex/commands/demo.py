@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from refindex.commands import SUMMARIES
+
 
 def add_parser(commands) -> None:
     parser = commands.add_parser(
-        "demo", help="write a NetCDF4 file, serve it from an embedded S3 server, scan it "
-                     "remotely and read it back through xarray",
+        "demo", help=SUMMARIES["demo"],
         description="Writes a sample NetCDF4 file, starts an embedded S3 server (SeaweedFS) on "
                     "127.0.0.1, uploads the file, scans it straight from S3, reads it through "
                     "xarray (engine='refindex') and checks every value against netCDF4's, "

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from refindex.collection.directory import CollectionDirectory, is_collection
+from refindex.commands import SUMMARIES
 from refindex.commands.read_arguments import add_read_arguments, read_options_from
 from refindex.index import Index
 from refindex.sidecar import load_index
@@ -20,7 +21,7 @@ _SHOWN_SOURCES = 20  # sources listed in full; of more, the first and last ten
 
 def add_parser(commands) -> None:
     parser = commands.add_parser(
-        "inspect", help="list the arrays, chunks, bytes and sources of a sidecar",
+        "inspect", help=SUMMARIES["inspect"],
         description="List the groups and arrays a sidecar describes (shape, dtype, chunking, "
                     "codecs, chunks present, bytes referenced and inline), the arrays the scan "
                     "left out (and why) and its sources; for "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from refindex.commands import SUMMARIES
 from refindex.commands.read_arguments import add_read_arguments
 from refindex.commands.upload import (
     TransferProgress,
@@ -36,8 +37,9 @@ _FLUSH_FILES = 512  # files packed between two updates of the progress bar
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser("pack", help="pack a Zarr store into a few large tar files",
-                                 description=HELP)
+    parser = commands.add_parser(
+        "pack", help=SUMMARIES["pack"],
+        description=HELP)
     parser.add_argument("store", metavar="ZARR_DIR", help="a Zarr directory store (v2 or v3)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT_DIR",
                         help="folder for the tar parts, the sidecar and the resume journal")

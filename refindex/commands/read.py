@@ -10,6 +10,7 @@ import zarr
 from rich.console import Console
 from rich.markup import escape
 
+from refindex.commands import SUMMARIES
 from refindex.commands.read_arguments import add_read_arguments, read_options_from
 from refindex.errors import ArrayLeftOutError
 from refindex.index import Index
@@ -19,7 +20,7 @@ from refindex.store.tuning import zarr_concurrency
 
 def add_parser(commands) -> None:
     parser = commands.add_parser(
-        "read", help="read arrays through a sidecar and show the requests it took",
+        "read", help=SUMMARIES["read"],
         description="Read every array of a sidecar (or those named with --array, optionally "
                     "a selection such as 0,:,10:20) through refindex's store, and print what "
                     "was read; --stats adds the I/O engine's counters (requests, bytes, "

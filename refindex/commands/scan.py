@@ -8,12 +8,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from refindex.combine.options import ATTRS_POLICIES, CombineOptions
+from refindex.commands import SUMMARIES, exit_codes
 from refindex.commands.read_arguments import add_read_arguments, read_options_from
 from refindex.scan import ScanOptions, ScanResult, scan
 from refindex.sidecar import FORMATS, LAYOUTS, write_index
 from refindex.sidecar.native import DIRECTORY_ABOVE
-
-EXIT_LEFT_OUT = 4  # scanned, but arrays were left out (each reported)
 
 HELP = """\
 Read only the metadata of each container (local path, s3://bucket/key or https:// URL) and
@@ -38,9 +37,9 @@ were left out (each reported).
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser("scan", help="index HDF5/NetCDF files and Zarr stores (tar, zip, "
-                                 "directory) into sidecars",
-                                 description=HELP)
+    parser = commands.add_parser(
+        "scan", help=SUMMARIES["scan"],
+        description=HELP)
     parser.add_argument("sources", nargs="*", metavar="SOURCE",
                         help="container(s) to scan: a path, local glob, s3://bucket/key, "
                              "s3://bucket/prefix/, S3 glob or https:// URL (none: rescan the "
@@ -119,7 +118,7 @@ def add_format_arguments(parser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from refindex.cli import EXIT_USAGE, output_path
+    from refindex.cli import output_path
 
     console = Console(stderr=True)
     if not args.sources and not args.from_file and not args.output:
@@ -128,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     problem = _usage_problem(args, collection)
     if problem:
         console.print(f"error: {problem}")
-        return EXIT_USAGE
+        return exit_codes.USAGE
     options = ScanOptions(url=args.url, max_inline=args.max_inline,
                           on_unsupported="error" if args.strict else "skip",
                           inline_coords=args.inline_coords)
@@ -147,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         written = write_index(result.index, path, args.format, args.layout)
         progress.advance(files)
     _report(console, result, path, written)
-    return EXIT_LEFT_OUT if result.left_out else 0
+    return exit_codes.LEFT_OUT if result.left_out else exit_codes.OK
 
 
 def _is_collection_run(args: argparse.Namespace) -> bool:
@@ -202,7 +201,7 @@ def _report(console: Console, result: ScanResult, path, written: int) -> None:
     for line in left_out_lines(result.left_out):
         console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
     if result.left_out:
-        console.print(f"{len(result.left_out)} arrays left out (exit {EXIT_LEFT_OUT}); "
+        console.print(f"{len(result.left_out)} arrays left out (exit {exit_codes.LEFT_OUT}); "
                       "--strict makes this an error", highlight=False, markup=False)
 
 

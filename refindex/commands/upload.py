@@ -21,6 +21,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from refindex.commands import SUMMARIES
 from refindex.commands.read_arguments import add_read_arguments, read_options_from
 from refindex.errors import UploadError
 from refindex.upload import (
@@ -58,8 +59,9 @@ def byte_size(text: str) -> int:
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser("upload", help="upload files in parallel multipart parts",
-                                 description=HELP)
+    parser = commands.add_parser(
+        "upload", help=SUMMARIES["upload"],
+        description=HELP)
     parser.add_argument("files", nargs="+", metavar="FILE", help="file to upload")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--to", metavar="S3_PREFIX",

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from refindex.commands import SUMMARIES, exit_codes
 from refindex.commands.read_arguments import add_read_arguments, read_options_from
 from refindex.validate import (
     DEFAULT_SAMPLE,
@@ -18,9 +19,9 @@ from refindex.validate import (
     validate,
 )
 
-EXIT_MISMATCH = 3
+EXIT_MISMATCH = exit_codes.MISMATCH
 """A source is missing, resized or changed, or a sampled chunk did not read or decode."""
-EXIT_UNCHECKED = 4
+EXIT_UNCHECKED = exit_codes.UNCHECKED
 """No mismatch found, but a source could not be checked (unreachable, or refused)."""
 
 _STYLES = {SourceStatus.OK: "green", SourceStatus.UNVERIFIED: "yellow"}
@@ -29,7 +30,7 @@ _LISTED = 50  # sources listed one by one; of more, only those not ok
 
 def add_parser(commands) -> None:
     parser = commands.add_parser(
-        "validate", help="check that a sidecar's sources still exist, unchanged",
+        "validate", help=SUMMARIES["validate"],
         description="Ask every source of a sidecar for its size, ETag and last-modified time "
                     "(one HEAD each, in parallel; stat for local files) and compare them with "
                     "what the sidecar recorded. --deep also reads and decodes a sample of "
