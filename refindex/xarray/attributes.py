@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from refindex.scan.hdf5.json_numbers import complex_from_json, float_from_json
+from refindex.scan.json_values import complex_from_json, float_from_json
 
 __all__ = ["typed_attrs", "typed_value"]
 

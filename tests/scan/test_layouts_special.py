@@ -12,7 +12,7 @@ import refindex
 from refindex.errors import UnsupportedFeatureError
 from refindex.index import ABSENT, INLINE
 from refindex.scan import ScanOptions, scan
-from refindex.scan.hdf5.layout import CONTIGUOUS_BLOCK
+from refindex.scan.blocks import CONTIGUOUS_BLOCK
 from tests.roundtrip import assert_xarray_matches, assert_zarr_matches, scan_to_sidecar
 from tests.scan import h5files
 

@@ -17,10 +17,9 @@ import zarr
 import refindex
 from refindex.index import Index
 from refindex.io import ReadOptions
-from refindex.scan import scan
-from refindex.scan.hdf5 import layout as hdf5_layout
-from refindex.scan.hdf5.json_numbers import float_from_json
-from refindex.scan.hdf5.layout import CONTIGUOUS_BLOCK
+from refindex.scan import blocks, scan
+from refindex.scan.blocks import CONTIGUOUS_BLOCK
+from refindex.scan.json_values import float_from_json
 from refindex.store.tuning import zarr_concurrency
 from tests.roundtrip import scan_to_sidecar
 from tests.scan import nc3files
@@ -251,7 +250,7 @@ def test_large_variables_are_cut_into_row_blocks(tmp_path):
 
 
 def test_row_blocks_stay_inside_the_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(hdf5_layout, "CONTIGUOUS_BLOCK", 4 * KiB)  # where row_blocks reads it
+    monkeypatch.setattr(blocks, "CONTIGUOUS_BLOCK", 4 * KiB)  # where row_blocks reads it
     path = written(nc3files.row_blocks, tmp_path, "NETCDF3_CLASSIC")
     index = scan(path).index
     chunks = {name: (node.zarray["chunks"], node.chunks.grid)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from types_roundtrip import assert_same_bits, read_through_zarr
 
-from refindex.scan.hdf5.types import fill_to_json
+from refindex.scan.json_values import fill_to_json
 
 
 def _partly_written(f, dtype, fill, value):

@@ -33,13 +33,12 @@ from typing import Any
 import h5py
 import numpy as np
 
-from refindex.scan.hdf5.json_numbers import (
-    complex_from_json,
-    complex_to_json,
-    float_from_json,
-    float_to_json,
-)
 from refindex.scan.hdf5.types import reference_path
+from refindex.scan.json_values import (
+    complex_from_json,
+    float_from_json,
+    value_to_json,
+)
 
 __all__ = ["HIDDEN_ATTRS", "attr_to_json", "decode_attr_for_compare", "encode_attrs",
            "encode_attrs_and_dtypes", "recorded_dtype"]
@@ -135,60 +134,16 @@ def attr_to_json(value: Any, file: h5py.File | None = None) -> Any:
 
     ``file`` resolves references; without it a reference is an error.
     """
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.reshape(-1)[0]
-    if isinstance(value, h5py.Empty):
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return decode_text(value)
-    if isinstance(value, h5py.Reference):
-        if file is None:
-            raise ValueError("a reference attribute needs the file to resolve it")
-        return reference_path(file, value)
-    if isinstance(value, np.ndarray):
-        return [attr_to_json(item, file) for item in value]
-    if isinstance(value, np.generic):
-        return _scalar_to_json(value, file)
-    if isinstance(value, list | tuple):
-        return [attr_to_json(item, file) for item in value]
-    if isinstance(value, bool | int | float):
-        return _scalar_to_json(np.asarray(value)[()], file)
-    raise TypeError(f"no JSON form for attribute value {value!r} of type {type(value)}")
+    def hdf5_values(item: Any) -> Any:
+        if isinstance(item, h5py.Empty):
+            return None
+        if isinstance(item, h5py.Reference):
+            if file is None:
+                raise ValueError("a reference attribute needs the file to resolve it")
+            return reference_path(file, item)
+        return NotImplemented
 
-
-def _scalar_to_json(value: np.generic, file: h5py.File | None) -> Any:
-    kind = value.dtype.kind
-    if kind == "b":
-        return bool(value)
-    if kind in "iu":
-        return int(value)
-    if kind == "f":
-        return float_to_json(value)
-    if kind == "c":
-        return complex_to_json(value)
-    if kind == "S":
-        return decode_text(bytes(value))
-    if kind == "U":
-        return str(value)
-    if kind == "M":
-        return np.datetime_as_string(value)
-    if kind == "m":
-        return int(value.view("i8"))
-    if kind == "V" and value.dtype.fields is not None:
-        return {name: attr_to_json(value[name], file) for name in value.dtype.names}
-    if kind == "V":
-        return base64.b64encode(value.tobytes()).decode("ascii")
-    return attr_to_json(value.item(), file)
-
-
-def decode_text(raw: bytes) -> str:
-    """Bytes of an HDF5 string as text: UTF-8, or Latin-1 when not valid UTF-8."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
+    return value_to_json(value, hdf5_values)
 
 
 def decode_attr_for_compare(encoded: Any, like: Any, file: h5py.File | None = None) -> Any:

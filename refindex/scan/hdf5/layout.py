@@ -12,11 +12,11 @@ import numpy as np
 from h5py import h5d
 
 from refindex.index import ChunkTable
+from refindex.scan.blocks import row_blocks
 from refindex.scan.hdf5.chunk_index import ADDRESS, FILTER_MASK, SIZE, chunk_records
 
 # Contiguous datasets larger than this are cut into row blocks, so that a slice of a
 # 1 GiB variable does not have to fetch all of it (each block is a plain byte range).
-CONTIGUOUS_BLOCK = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -88,36 +88,6 @@ def contiguous_layout(dset: h5py.Dataset, source: int, file_size: int | None) ->
         for i in range(len(table)):
             table.set(i, source, address + i * block, block)
     return Layout("contiguous", chunk_shape, table, np.zeros(len(table), dtype=np.uint32))
-
-
-def row_blocks(shape: tuple[int, ...], itemsize: int,
-               room: int | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Chunk shape and chunk grid of ``shape`` stored contiguously, cut along its first axis
-    into blocks of about CONTIGUOUS_BLOCK bytes (one block when small). ``room``: bytes from
-    the start of the values to the end of the file (None: unknown)."""
-    if not shape:
-        return (), ()
-    rows = _rows_per_block(shape, itemsize, room)
-    return (rows, *shape[1:]), (-(-shape[0] // rows), *([1] * (len(shape) - 1)))
-
-
-def _rows_per_block(shape: tuple[int, ...], itemsize: int, room: int | None) -> int:
-    if shape[0] == 0:
-        return 1
-    row_bytes = math.prod(shape[1:]) * itemsize
-    total = shape[0] * row_bytes
-    if total <= CONTIGUOUS_BLOCK or row_bytes == 0:
-        return shape[0]
-    rows = max(1, CONTIGUOUS_BLOCK // row_bytes)
-    # A divisor of the row count keeps every block inside the dataset's bytes.
-    for candidate in range(rows, max(rows // 8, 1) - 1, -1):
-        if shape[0] % candidate == 0:
-            return candidate
-    # Otherwise the last block reaches past the dataset (Zarr wants full-size chunks and
-    # crops them); that is only safe while it stays inside the file.
-    if room is not None and -(-shape[0] // rows) * rows * row_bytes <= room:
-        return rows
-    return shape[0]
 
 
 def external_layout(dset: h5py.Dataset, resolve_source) -> Layout:

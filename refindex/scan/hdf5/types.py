@@ -34,7 +34,6 @@ object / region reference    ``|O`` (vlen-utf8): target path    no, inlined
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 
 import h5py
@@ -43,7 +42,6 @@ from h5py import h5d
 
 from refindex.dtype_json import dtype_from_v2_json, dtype_to_v2_json
 from refindex.errors import UnsupportedFeatureError
-from refindex.scan.hdf5.json_numbers import complex_to_json, float_to_json
 from refindex.scan.hdf5.type_layout import (
     TypeLayout,
     UnmappableType,
@@ -51,6 +49,7 @@ from refindex.scan.hdf5.type_layout import (
     layout_of,
     packed,
 )
+from refindex.scan.json_values import fill_to_json
 
 __all__ = ["TypePlan", "encode_inline", "plan_type", "plan_numpy_dtype"]
 
@@ -187,28 +186,6 @@ def _zero_fill(dtype: np.dtype) -> object:
     """The fill value for all-zero bytes: null, which zarr reads as zero, except for datetimes,
     where zarr 3 takes null as NaT; those get an explicit 0."""
     return 0 if dtype.kind in "mM" else None
-
-
-def fill_to_json(fill: np.ndarray) -> object:
-    """A 0-d fill value array as Zarr v2 JSON: numbers as numbers (non-finite as strings),
-    complex as ``[real, imag]``, bytes and records as base64 of the whole item, datetimes as
-    their int64 count."""
-    value = fill[()]
-    kind = fill.dtype.kind
-    if kind == "b":
-        return bool(value)
-    if kind in "iu":
-        return int(value)
-    if kind == "f":
-        return float_to_json(value)
-    if kind == "c":
-        return complex_to_json(value)
-    if kind in "mM":
-        return int(value.view("i8"))
-    if kind in "SV":
-        # The whole item, trailing NULs included (a NumPy bytes scalar would drop them).
-        return base64.b64encode(fill.tobytes()).decode("ascii")
-    raise ValueError(f"no Zarr v2 fill value for {value.dtype}")
 
 
 def plan_numpy_dtype(plan: TypePlan) -> np.dtype:

@@ -19,7 +19,7 @@ from typing import BinaryIO, TypeVar
 import numpy as np
 
 from refindex.errors import ContainerError
-from refindex.scan.hdf5.attrs import decode_text
+from refindex.scan.json_values import decode_text
 from refindex.scan.netcdf3.types import NC_TYPES, NcType
 
 _TAG_DIMENSION, _TAG_VARIABLE, _TAG_ATTRIBUTE = 0x0A, 0x0B, 0x0C

@@ -17,7 +17,7 @@ import numpy as np
 
 from refindex.errors import ContainerError
 from refindex.index import ChunkTable
-from refindex.scan.hdf5.layout import row_blocks
+from refindex.scan.blocks import row_blocks
 from refindex.scan.netcdf3.header import Header, Variable
 
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from refindex.scan.hdf5.attrs import attr_to_json, decode_text
-from refindex.scan.hdf5.types import fill_to_json
+from refindex.scan.json_values import decode_text, fill_to_json, value_to_json
 
 NC_CHAR = 2
 
@@ -51,7 +50,7 @@ def attribute_to_json(values: np.ndarray) -> Any:
     a number for one value, a list for several."""
     if values.dtype.kind == "S":
         return decode_text(values.tobytes()).replace("\0", "")
-    return attr_to_json(values)
+    return value_to_json(values)
 
 
 def attribute_dtype(values: np.ndarray) -> str | None:
