@@ -5,25 +5,22 @@ The container kind is chosen by magic bytes, never by file name.
 
 from __future__ import annotations
 
+import functools
 import os
-import posixpath
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
-
-import h5py
 
 from refindex import __version__
-from refindex.codecs.plugin_path import use_hdf5plugin
-from refindex.errors import ContainerError, SourceNotFoundError
+from refindex.errors import ContainerError
 from refindex.index import Index, Source
 from refindex.io import ObjectInfo, ReadEngine, ReadOptions, RemoteFile, open_container
 from refindex.scan.coordinates import inline_coordinates
-from refindex.scan.hdf5.scanner import Hdf5Scanner, Progress
+from refindex.scan.hdf5 import scan_hdf5
 from refindex.scan.netcdf3 import scan_netcdf3
 from refindex.scan.options import ScanOptions
+from refindex.scan.protocol import Container, ContainerScanner, Progress
 from refindex.scan.zarrstore import (
     ARCHIVE_KINDS,
     archive_kind,
@@ -133,19 +130,11 @@ def _scan(location: str | os.PathLike, options: ScanOptions, progress: Progress 
         if kind is None:
             raise ContainerError(f"{url}: not an HDF5 or NetCDF4 file (no HDF5 signature)")
         source = Source(options.url or url, info.size, info.etag, info.last_modified)
-        source_id = index.add_source(source)
-        resolver = _ExternalSources(index, url, options.url or url)
-        scanner_options = options.replace(file_size=info.size)
-        if kind in ARCHIVE_KINDS:
-            skipped = scan_archive(kind, fileobj, source, url, index, engine, scanner_options,
-                                   progress)
-        elif kind == "netcdf3":
-            skipped = scan_netcdf3(fileobj, index, source_id, url, scanner_options, progress)
-        else:
-            skipped = _scan_hdf5(fileobj, url, remote, index, source_id, scanner_options,
-                                 resolver, progress)
+        container = Container(fileobj, url, source, index.add_source(source), remote)
+        skipped = _scanner(kind)(container, index, engine, options.replace(file_size=info.size),
+                                 progress)
         if kind not in ARCHIVE_KINDS:
-            inline_coordinates(index, source_id, fileobj, options.inline_coords)
+            inline_coordinates(index, container.source_id, fileobj, options.inline_coords)
         fetched = fileobj.bytes_fetched if remote else 0
         requests = fileobj.requests + (known is None) if remote else 0
         if remote and kind in ARCHIVE_KINDS:  # archives read through the engine directly too
@@ -155,48 +144,8 @@ def _scan(location: str | os.PathLike, options: ScanOptions, progress: Progress 
                       time.perf_counter() - started, skipped)
 
 
-def _scan_hdf5(fileobj: BinaryIO, url: str, remote: bool, index: Index, source_id: int,
-               options: ScanOptions, resolver: _ExternalSources,
-               progress: Progress | None) -> list[str]:
-    """Scan an HDF5 / NetCDF4 file into ``index``; returns what was skipped."""
-    # Before any dataset is open: HDF5 may decode plugin filters while scanning.
-    use_hdf5plugin()
-    try:
-        # A local file opens by path, so HDF5 can follow external links next to it.
-        with h5py.File(fileobj if remote else url, "r") as file:
-            scanner = Hdf5Scanner(file, index, source_id, url, options, resolver, progress,
-                                  remote=remote)
-            scanner.scan()
-    except (OSError, RuntimeError) as exc:
-        # h5py reports corrupt or truncated metadata as OSError/RuntimeError.
-        raise ContainerError(f"{url}: cannot read HDF5 metadata ({exc}); "
-                             "the file may be corrupt or truncated") from None
-    return scanner.skipped
-
-
-class _ExternalSources:
-    """Source ids for files a container points to (external links, external raw storage):
-    relative names resolve against the container's own location, as readers will see it."""
-
-    def __init__(self, index: Index, scanned_url: str, recorded_url: str) -> None:
-        self.index, self.scanned_url, self.recorded_url = index, scanned_url, recorded_url
-
-    def __call__(self, name: str) -> int:
-        target = self._beside(self.recorded_url, name)
-        if "://" not in target and not Path(target).exists():
-            raise SourceNotFoundError(f"{self.scanned_url}: external file {name!r} not found "
-                                      f"(looked for {target})")
-        size = Path(target).stat().st_size if "://" not in target else None
-        return self.index.add_source(Source(target, size))
-
-    def locate(self, name: str) -> str:
-        """Where the scanner itself finds the file the container calls ``name``."""
-        return self._beside(self.scanned_url, name)
-
-    @staticmethod
-    def _beside(url: str, name: str) -> str:
-        if "://" in name or os.path.isabs(name):
-            return name
-        if "://" in url:
-            return posixpath.join(posixpath.dirname(url), name)
-        return str(Path(url).parent / name)
+def _scanner(kind: str) -> ContainerScanner:
+    """The scanner of a container kind (``container_kind`` or ``archive_kind``)."""
+    if kind in ARCHIVE_KINDS:
+        return functools.partial(scan_archive, kind)
+    return scan_netcdf3 if kind == "netcdf3" else scan_hdf5

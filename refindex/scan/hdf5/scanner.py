@@ -33,8 +33,7 @@ from refindex.scan.hdf5.layout import (
 from refindex.scan.hdf5.types import TypePlan, encode_inline, plan_numpy_dtype, plan_type
 from refindex.scan.left_out import leave_out
 from refindex.scan.options import ScanOptions
-
-Progress = Callable[[str, int], None]
+from refindex.scan.protocol import Progress
 
 
 class Hdf5Scanner:

@@ -4,11 +4,11 @@ attributes on the root group. Only the header is read."""
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO
+from typing import Any
 
 from refindex.errors import ContainerError, UnsupportedFeatureError
 from refindex.index import ArrayNode, Index
-from refindex.scan.hdf5.scanner import Progress
+from refindex.io import ReadEngine
 from refindex.scan.left_out import leave_out
 from refindex.scan.netcdf3.header import Attribute, Header, Variable, read_header
 from refindex.scan.netcdf3.layout import Shapes, dimension_shapes, variable_layout
@@ -19,14 +19,15 @@ from refindex.scan.netcdf3.types import (
     zarr_dtype,
 )
 from refindex.scan.options import ScanOptions
+from refindex.scan.protocol import Container, Progress
 
 
-def scan_netcdf3(fileobj: BinaryIO, index: Index, source_id: int, name: str,
-                 options: ScanOptions, progress: Progress | None = None) -> list[str]:
-    """Add the variables of the NetCDF3 file ``fileobj`` (``options.file_size`` bytes, called
-    ``name`` in errors, source ``source_id`` of ``index``) to ``index``; returns notes on what
-    was skipped (none so far). Variables whose names Zarr cannot use go to ``index.left_out``
-    (see refindex.scan.left_out)."""
+def scan_netcdf3(container: Container, index: Index, engine: ReadEngine, options: ScanOptions,
+                 progress: Progress | None = None) -> list[str]:
+    """Add the variables of the NetCDF3 file in ``container`` (``options.file_size`` bytes) to
+    ``index`` (see ``ContainerScanner``); returns notes on what was skipped (none so far).
+    Variables whose names Zarr cannot use go to ``index.left_out``."""
+    fileobj, source_id, name = container.fileobj, container.source_id, container.url
     if options.file_size is None:
         raise ValueError("scan_netcdf3 needs options.file_size")
     header = read_header(fileobj, options.file_size, name)

@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from refindex.errors import ContainerError
-from refindex.index import Index, Source
+from refindex.index import Index
 from refindex.io import ReadEngine, RemoteFile
 from refindex.scan.options import ScanOptions
+from refindex.scan.protocol import Container, Progress
 from refindex.scan.zarrstore.directory import list_directory
-from refindex.scan.zarrstore.scanner import Progress, scan_members
+from refindex.scan.zarrstore.scanner import scan_members
 from refindex.scan.zarrstore.tar import list_tar
 from refindex.scan.zarrstore.zip import list_zip
 
@@ -56,12 +57,11 @@ def zip_at_end(fileobj: BinaryIO, size: int) -> bool:
     return found
 
 
-def scan_archive(kind: str, fileobj: BinaryIO, source: Source, location: str, index: Index,
-                 engine: ReadEngine, options: ScanOptions,
-                 progress: Progress | None = None) -> list[str]:
-    """Add the Zarr store in the ``kind`` archive ``fileobj`` (read at ``location``;
-    ``source`` is the archive as readers will see it) to ``index``; returns what was left
-    out."""
+def scan_archive(kind: str, container: Container, index: Index, engine: ReadEngine,
+                 options: ScanOptions, progress: Progress | None = None) -> list[str]:
+    """Add the Zarr store in the ``kind`` archive ``container`` to ``index`` (see
+    ``ContainerScanner``: ``functools.partial(scan_archive, kind)`` is one)."""
+    fileobj, source, location = container.fileobj, container.source, container.url
     if kind in _COMPRESSED.values():
         raise ContainerError(
             f"{location}: a {kind}-compressed file: a compressed stream has no byte ranges "

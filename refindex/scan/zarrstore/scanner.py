@@ -3,8 +3,6 @@ and per array a chunk table of references into the archive (or the store's files
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from refindex.errors import UnsupportedFeatureError
@@ -12,13 +10,12 @@ from refindex.index import ArrayNode, ChunkTable, Index, Source
 from refindex.io import ReadEngine
 from refindex.scan.left_out import leave_out
 from refindex.scan.options import ScanOptions
+from refindex.scan.protocol import Progress
 from refindex.scan.zarrstore.arrays import ArraySpec
 from refindex.scan.zarrstore.chunks import StoredChunks, assign_members, plain_chunk_table
 from refindex.scan.zarrstore.hierarchy import read_hierarchy
 from refindex.scan.zarrstore.members import MemberTable
 from refindex.scan.zarrstore.shards import sharded_chunk_table
-
-Progress = Callable[[str, int], None]
 
 
 def scan_members(table: MemberTable, index: Index, engine: ReadEngine, options: ScanOptions,
