@@ -18,7 +18,7 @@ async def read_local(request: RangeRequest) -> bytes:
 
 async def stat_local(url: str) -> ObjectInfo:
     """Size and modification time of a local file (local files have no ETag)."""
-    return await asyncio.to_thread(_stat, url)
+    return await asyncio.to_thread(stat_local_sync, url)
 
 
 def _read(request: RangeRequest) -> bytes:
@@ -60,7 +60,8 @@ def _pread_exact(fd: int, offset: int, length: int, request: RangeRequest) -> by
     return b"".join(parts)
 
 
-def _stat(url: str) -> ObjectInfo:
+def stat_local_sync(url: str) -> ObjectInfo:
+    """:func:`stat_local` in the calling thread."""
     path = local_path(url)
     try:
         status = os.stat(path)
