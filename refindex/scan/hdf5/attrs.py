@@ -76,6 +76,7 @@ def encode_attrs_and_dtypes(obj: h5py.Group | h5py.Dataset
     every read)."""
     out: dict[str, Any] = {}
     dtypes: dict[str, str] = {}
+    file = None  # h5py makes a new File object each time ``obj.file`` is asked: ask once
     for name in obj.attrs:
         if name in HIDDEN_ATTRS:
             continue
@@ -86,9 +87,10 @@ def encode_attrs_and_dtypes(obj: h5py.Group | h5py.Dataset
                 f"{obj.file.filename}: {obj.name}: attribute {name!r} skipped: {e}", stacklevel=2
             )
             continue
-        if _is_bookkeeping(obj, name, value):
+        if name in _BOOKKEEPING and _is_bookkeeping(obj, name, value):
             continue
-        out[name] = attr_to_json(value, obj.file)
+        file = file or obj.file
+        out[name] = attr_to_json(value, file)
         dtype = recorded_dtype(value)
         if dtype is not None:
             dtypes[name] = dtype
@@ -109,6 +111,7 @@ def recorded_dtype(value: Any) -> str | None:
 
 
 _NUMBER_KINDS = "biufc"
+_BOOKKEEPING = frozenset({"CLASS", "NAME"})
 
 
 def _is_bookkeeping(obj: h5py.Group | h5py.Dataset, name: str, value: Any) -> bool:
