@@ -140,15 +140,18 @@ def _scan_hdf5(fileobj: BinaryIO, url: str, remote: bool, index: Index, source_i
                options: ScanOptions, resolver: _ExternalSources,
                progress: Progress | None) -> list[str]:
     """Scan an HDF5 / NetCDF4 file into ``index``; returns what was skipped."""
+    scanner = None
     try:
         # A local file opens by path, so HDF5 can follow external links next to it.
         with h5py.File(fileobj if remote else url, "r") as file:
             scanner = Hdf5Scanner(file, index, source_id, url, options, resolver, progress,
                                   remote=remote)
             scanner.scan()
-    except (OSError, RuntimeError) as exc:
-        # h5py reports corrupt or truncated metadata as OSError/RuntimeError.
-        raise ContainerError(f"{url}: cannot read HDF5 metadata ({exc}); "
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+        # h5py reports corrupt or truncated metadata as OSError/RuntimeError, and as KeyError
+        # (an object that will not open), ValueError (h5ds on a damaged header), TypeError.
+        where = f" at {scanner.where!r}" if scanner is not None else ""
+        raise ContainerError(f"{url}: cannot read HDF5 metadata{where} ({exc}); "
                              "the file may be corrupt or truncated") from None
     return scanner.skipped
 

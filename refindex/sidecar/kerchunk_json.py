@@ -11,13 +11,16 @@ from __future__ import annotations
 import base64
 import contextlib
 import gc
+import math
 from itertools import compress
 
 import numpy as np
 import ujson
+from zarr.core.metadata.v2 import ArrayV2Metadata
 
 from refindex.errors import SidecarError
 from refindex.index import INLINE, WHOLE, ArrayNode, ChunkRef, ChunkTable, Index, Source
+from refindex.sidecar.source_table import checked_source
 from refindex.sidecar.templates import expand_gen, render
 
 FORMAT_KEY = "refindex"
@@ -91,7 +94,7 @@ def _read_provenance(index: Index, provenance: object, name: str) -> None:
         if not isinstance(entry, dict) or "url" not in entry or not set(entry) <= fields:
             raise SidecarError(f"{name}: {FORMAT_KEY}.sources[{i}]: expected a map with 'url' "
                                f"and optionally {sorted(fields - {'url'})}, got {entry!r:.80}")
-        index.sources.append(Source(**entry))
+        index.sources.append(checked_source(entry, f"{name}: {FORMAT_KEY}.sources[{i}]"))
     index.generator = dict(generator)
 
 
@@ -115,6 +118,9 @@ def _read_metadata(index: Index, metadata: dict, name: str) -> None:
             index.groups.setdefault(path, {}).update(value)
 
 
+MAX_CHUNKS = 2**48  # chunks of one array, and elements of one chunk: beyond, int64 overflows
+
+
 def check_zarray(meta: object, key: str, name: str) -> None:
     """Raise a SidecarError naming ``key`` unless ``meta`` is usable Zarr v2 array metadata."""
     if not isinstance(meta, dict) or meta.get("zarr_format") != 2:
@@ -129,6 +135,28 @@ def check_zarray(meta: object, key: str, name: str) -> None:
     if len(shape) != len(chunks) or any(n < 0 for n in shape) or any(c <= 0 for c in chunks):
         raise SidecarError(f"{name}: {key}: shape {meta['shape']} and chunks {meta['chunks']} "
                            "do not fit together")
+    if math.prod(-(-n // c) for n, c in zip(shape, chunks, strict=True)) > MAX_CHUNKS or (
+            math.prod(chunks) > MAX_CHUNKS):
+        raise SidecarError(f"{name}: {key}: shape {shape} in chunks of {chunks} makes more "
+                           f"than {MAX_CHUNKS} chunks, or chunks of more than {MAX_CHUNKS} "
+                           "elements")
+    filters = meta.get("filters")
+    codecs = [meta.get("compressor"), *(filters if isinstance(filters, list) else [])]
+    if (filters is not None and not isinstance(filters, list)) or not all(
+            codec is None or (isinstance(codec, dict) and isinstance(codec.get("id"), str))
+            for codec in codecs):
+        raise SidecarError(f"{name}: {key}: 'compressor' must be null or a codec "
+                           "{\"id\": ..., ...}, and 'filters' null or a list of codecs")
+    try:
+        # What zarr will make of it when the array is opened: fail here, naming the sidecar.
+        # (Codecs are left out, one not installed here is refused when a chunk is read; but
+        # not an object array's filters: zarr finds its object codec there.)
+        objects = "O" in str(meta.get("dtype"))
+        ArrayV2Metadata.from_dict({**meta, "compressor": None,
+                                   "filters": meta.get("filters") if objects else None})
+    except Exception as exc:  # noqa: BLE001 - zarr raises ValueError, TypeError, KeyError...
+        raise SidecarError(f"{name}: {key}: not valid Zarr v2 array metadata "
+                           f"({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 def _read_chunks(index: Index, groups: dict[str, tuple[list[str], list]], templates: dict,

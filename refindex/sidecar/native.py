@@ -169,7 +169,12 @@ def _version_text(index: Index) -> str:
 
 
 def _dumps(document: dict) -> bytes:
-    return ujson.dumps(document, escape_forward_slashes=False, ensure_ascii=False).encode()
+    text = ujson.dumps(document, escape_forward_slashes=False, ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:  # a name or attribute that is not text (h5py surrogates)
+        shown = text[max(0, exc.start - 40):exc.end + 10]
+        raise SidecarError(f"cannot write the sidecar: {shown!r} is not UTF-8 text") from None
 
 
 def from_native(doc: dict, name: str = "<sidecar>", options=None,
@@ -371,7 +376,8 @@ def _extra_ref(key: str, value: object, sources: int, name: str) -> ChunkRef:
             raise SidecarError(f"{name}: extra {key!r}: invalid base64") from None
     if (isinstance(value, list) and len(value) == 3
             and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            and 0 <= value[0] < sources and value[1] >= 0 and value[2] >= -1):
+            and 0 <= value[0] < sources and value[1] >= 0 and value[2] >= -1
+            and (value[2] != -1 or value[1] == 0)):
         return ChunkRef(*value)
     raise SidecarError(f"{name}: extra {key!r}: expected \"base64:...\" or [source id, offset, "
                        f"length], got {str(value)[:80]!r}")
