@@ -279,7 +279,7 @@ class _PlainRefs:
         if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)):
             return False
         offset, length = value[1], value[2]
-        if not (_is_int(offset) and _is_int(length)) or offset < 0 or length < 0:
+        if not (_byte_count(offset) and _byte_count(length)):
             return False  # _parse_ref raises the error that names the key
         source = self._source_id(value[0], key)
         node, coords = found
@@ -335,12 +335,17 @@ def _parse_ref(index: Index, key: str, value: object, templates: dict, name: str
         if len(value) == 1:
             return ChunkRef(source, 0, WHOLE)
         offset, length = value[1], value[2]
-        if not (_is_int(offset) and _is_int(length)) or offset < 0 or length < 0:
-            raise SidecarError(f"{name}: {key}: offset and length must be non-negative "
-                               f"integers, got {offset!r}, {length!r}")
+        if not (_byte_count(offset) and _byte_count(length)):
+            raise SidecarError(f"{name}: {key}: offset and length must be integers from 0 "
+                               f"to 2**63 - 1, got {offset!r}, {length!r}")
         return ChunkRef(source, int(offset), int(length))
     raise SidecarError(f"{name}: {key}: a reference must be a string or [url] or "
                        f"[url, offset, length], got {str(value)[:80]!r}")
+
+
+def _byte_count(value: object) -> bool:
+    """An offset or length a chunk table (int64) can hold."""
+    return _is_int(value) and 0 <= value < 2**63
 
 
 def _int_list(value: object) -> bool:

@@ -169,7 +169,11 @@ def _version_text(index: Index) -> str:
 
 
 def _dumps(document: dict) -> bytes:
-    text = ujson.dumps(document, escape_forward_slashes=False, ensure_ascii=False)
+    try:
+        text = ujson.dumps(document, escape_forward_slashes=False, ensure_ascii=False)
+    except UnicodeDecodeError as exc:  # bytes (an attribute h5py could not decode)
+        shown = exc.object[max(0, exc.start - 40):exc.end + 10]
+        raise SidecarError(f"cannot write the sidecar: {shown!r} is not UTF-8 text") from None
     try:
         return text.encode()
     except UnicodeEncodeError as exc:  # a name or attribute that is not text (h5py surrogates)

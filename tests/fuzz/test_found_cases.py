@@ -211,3 +211,18 @@ def test_a_codec_that_is_not_installed_is_an_unsupported_feature_error():
     zarray = {**ZARRAY, "compressor": {"id": "no-such-codec"}}
     with pytest.raises(UnsupportedFeatureError, match="codec 'no-such-codec' cannot be made"):
         _read(_kerchunk(["x", 0, 16], zarray))
+
+
+def test_an_offset_past_int64_is_a_sidecar_error():
+    with pytest.raises(SidecarError, match=r"a/0: offset and length must be integers from 0"):
+        parse_index(_kerchunk(["x", 2**64, 16]))
+
+
+def test_an_attribute_name_that_is_not_utf8_is_refused_when_written(tmp_path):
+    path = tmp_path / "f.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs[b"titl\xff"] = 1
+        f.create_dataset("x", data=np.arange(3))
+    index = scan(path).index
+    with pytest.raises(SidecarError, match="not UTF-8 text"):
+        write_index(index, tmp_path / "f.json")

@@ -12,7 +12,7 @@ from tests.fuzz.run import fuzz
 
 pytestmark = pytest.mark.fuzz
 
-CASES = int(os.environ.get("REFINDEX_FUZZ_CASES", "360"))
+CASES = int(os.environ.get("REFINDEX_FUZZ_CASES", "600"))
 
 
 def test_every_mutant_is_refused_cleanly_or_read_exactly():
