@@ -226,3 +226,21 @@ def test_an_attribute_name_that_is_not_utf8_is_refused_when_written(tmp_path):
     index = scan(path).index
     with pytest.raises(SidecarError, match="not UTF-8 text"):
         write_index(index, tmp_path / "f.json")
+
+
+def test_a_chunk_that_hdf5_lists_but_cannot_look_up_is_a_container_error(tmp_path):
+    # A v1 B-tree key's trailing (element) offset damaged: H5Dchunk_iter still lists the
+    # chunk, but HDF5's reads do not find it and give fill values.
+    path = tmp_path / "f.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=np.arange(16, dtype="i2").reshape(4, 4), chunks=(4, 4),
+                         fillvalue=-3)
+        address = f["x"].id.get_chunk_info(0).byte_offset
+    data = bytearray(path.read_bytes())
+    # The key before the child pointer: size (4), filter mask (4), offsets (3 x 8).
+    pointer = data.index(struct.pack("<Q", address))
+    data[pointer - 4:pointer] = b"\xff" * 4  # the high half of the element offset
+    path.write_bytes(bytes(data))
+    assert (h5py.File(path, "r")["x"][...] == -3).all()  # what h5py reads
+    with pytest.raises(ContainerError, match=r"'/x'.*chunk lookup does not find the chunk"):
+        scan(path)
