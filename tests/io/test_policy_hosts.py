@@ -130,3 +130,10 @@ def test_a_name_that_resolves_to_loopback_is_refused_for_a_public_policy(monkeyp
     engine = ReadEngine(ReadOptions(retries=0, source_hosts="public"))
     with pytest.raises(SourcePolicyError, match="resolves to 127.0.0.1.*loopback"):
         engine.read_sync([RangeRequest("http://innocent.test/data.h5", 0, 16)])
+
+
+def test_source_hosts_comes_from_the_environment_and_is_checked():
+    assert ReadOptions.from_env({"REFINDEX_SOURCE_HOSTS": "private"}).source_hosts == "private"
+    assert ReadOptions.from_env({}).source_hosts is None
+    with pytest.raises(ValueError, match="source_hosts must be one of"):
+        ReadOptions(source_hosts="intranet")
