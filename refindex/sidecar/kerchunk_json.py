@@ -108,7 +108,7 @@ def _read_metadata(index: Index, metadata: dict, name: str) -> None:
         elif leaf == ".zarray":
             check_zarray(meta, key, name)
             grid = tuple(-(-s // c) for s, c in zip(meta["shape"], meta["chunks"], strict=True))
-            index.arrays[path] = ArrayNode(path, meta, {}, ChunkTable(grid))
+            index.arrays[path] = ArrayNode(path, meta, {}, _eager_table(grid, key, name))
         else:
             attrs[path] = meta
     for path, value in attrs.items():
@@ -118,7 +118,21 @@ def _read_metadata(index: Index, metadata: dict, name: str) -> None:
             index.groups.setdefault(path, {}).update(value)
 
 
+MAX_EAGER_CHUNKS = 2**28  # a chunk table read from JSON is whole in memory: 20 bytes each
 MAX_CHUNKS = 2**48  # chunks of one array, and elements of one chunk: beyond, int64 overflows
+
+
+def _eager_table(grid: tuple[int, ...], key: str, name: str) -> ChunkTable:
+    count = math.prod(grid)
+    try:
+        if count > MAX_EAGER_CHUNKS:
+            raise MemoryError
+        return ChunkTable(grid)
+    except MemoryError:
+        raise SidecarError(f"{name}: {key}: a grid of {count} chunks needs {20 * count} bytes "
+                           "of chunk table in memory (kerchunk references are read whole); "
+                           f"more than {MAX_EAGER_CHUNKS} chunks cannot be read from kerchunk "
+                           "JSON") from None
 
 
 def check_zarray(meta: object, key: str, name: str) -> None:

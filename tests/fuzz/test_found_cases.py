@@ -244,3 +244,9 @@ def test_a_chunk_that_hdf5_lists_but_cannot_look_up_is_a_container_error(tmp_pat
     assert (h5py.File(path, "r")["x"][...] == -3).all()  # what h5py reads
     with pytest.raises(ContainerError, match=r"'/x'.*chunk lookup does not find the chunk"):
         scan(path)
+
+
+def test_a_kerchunk_grid_too_large_for_memory_is_a_sidecar_error():
+    zarray = {**ZARRAY, "shape": [2**40], "chunks": [1]}
+    with pytest.raises(SidecarError, match=r"a/\.zarray: a grid of 1099511627776 chunks"):
+        parse_index(_kerchunk(["x", 0, 16], zarray))
