@@ -73,7 +73,7 @@ class GuardedCodec(Codec):
             raise ChunkDecodeError(self._problem(name, "it decodes to more memory than there "
                                                        "is")) from None
         except Exception as exc:  # noqa: BLE001 - numcodecs codecs raise anything
-            raise ChunkDecodeError(self._problem(name, f"{type(exc).__name__}: {exc}")) from None
+            raise ChunkDecodeError(self._problem(name, f"{_type_name(exc)}: {exc}")) from None
         nbytes = _nbytes(decoded)
         if nbytes is not None and self.max_size is not None and nbytes > self.max_size:
             raise ChunkDecodeError(self._problem(name, f"it decodes to {nbytes} bytes, more "
@@ -92,6 +92,11 @@ class GuardedCodec(Codec):
                 "offsets or lengths in the sidecar)")
 
 
+def _type_name(exc: Exception) -> str:
+    kind = type(exc)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+
+
 def _nbytes(decoded) -> int | None:
     if isinstance(decoded, np.ndarray):
         return None if decoded.dtype == object else decoded.nbytes
@@ -105,7 +110,10 @@ def _inflate(buf, name: str, limit: int) -> bytes:
     ``limit`` + 1 bytes: a bomb stops there."""
     data = ensure_contiguous_ndarray(buf)
     stream = inflater.decompressobj(31 if name == "gzip" else 15)
-    out = stream.decompress(data, limit + 1)
+    try:
+        out = stream.decompress(data, limit + 1)
+    except inflater.error as error:  # as refindex.zlib reports it: numcodecs' type
+        raise zlib.error(str(error)) from None
     if len(out) > limit:
         raise ValueError(f"it inflates to more than {limit} bytes")
     if not stream.eof:
@@ -166,3 +174,16 @@ def _fixed_dtype(dtype: object) -> np.dtype | None:
     except (TypeError, ValueError):
         return None
     return None if found.hasobject or found.itemsize == 0 else found
+
+
+def unguarded_codecs(zarray: dict) -> dict:
+    """``zarray`` as served by a store, with the guards taken off again: the codecs the
+    sidecar names (as ``refindex.zlib`` for ``zlib``)."""
+    def inner(config):
+        if isinstance(config, dict) and config.get("id") == GuardedCodec.codec_id:
+            return config.get("codec")
+        return config
+
+    filters = zarray.get("filters")
+    return {**zarray, "compressor": inner(zarray.get("compressor")),
+            "filters": [inner(f) for f in filters] if filters else filters}
