@@ -9,6 +9,7 @@ metadata regions (where mutations are aimed) are in ``tests.fuzz.mutate``.
 
 from __future__ import annotations
 
+import os
 import tarfile
 import zipfile
 from pathlib import Path
@@ -94,6 +95,11 @@ def zarr_store(path: Path, zarr_format: int) -> Path:
     return path
 
 
+# One modification time for every seed file, so that the same case number gives the same
+# mutant in every run (archives and sidecars record it).
+MTIME = 1_700_000_000
+
+
 def _files(store: Path) -> list[Path]:
     return sorted(p for p in store.rglob("*") if p.is_file())
 
@@ -101,13 +107,18 @@ def _files(store: Path) -> list[Path]:
 def tar_of(store: Path, target: Path) -> None:
     with tarfile.open(target, "w", format=tarfile.USTAR_FORMAT) as archive:
         for file in _files(store):
-            archive.add(file, arcname=f"store.zarr/{file.relative_to(store).as_posix()}")
+            info = archive.gettarinfo(file, f"store.zarr/{file.relative_to(store).as_posix()}")
+            info.mtime, info.uid, info.gid, info.uname, info.gname = MTIME, 0, 0, "", ""
+            with file.open("rb") as data:
+                archive.addfile(info, data)
 
 
 def zip_of(store: Path, target: Path) -> None:
     with zipfile.ZipFile(target, "w") as archive:
         for file in _files(store):
-            archive.write(file, f"store.zarr/{file.relative_to(store).as_posix()}")
+            info = zipfile.ZipInfo(f"store.zarr/{file.relative_to(store).as_posix()}",
+                                   date_time=(2023, 11, 14, 22, 13, 20))
+            archive.writestr(info, file.read_bytes())
 
 
 def build_seeds(directory: Path) -> dict[str, Path]:
@@ -121,7 +132,9 @@ def build_seeds(directory: Path) -> dict[str, Path]:
     tar_of(zarr_store(directory / "v2.zarr", 2), seeds["tar"])
     zip_of(directory / "v2.zarr", seeds["zip"])
     zip_of(zarr_store(directory / "v3.zarr", 3), seeds["zip_v3"])
+    os.utime(seeds["hdf5"], (MTIME, MTIME))
     index = scan(seeds["hdf5"]).index
+    index.generator = {"name": "refindex", "scanned_at": "2023-11-14T22:13:20Z"}
     write_index(index, seeds["native"], "native")
     write_index(index, seeds["kerchunk"], "kerchunk")
     return seeds
