@@ -16,12 +16,12 @@ from itertools import compress
 
 import numpy as np
 import ujson
-from zarr.core.metadata.v2 import ArrayV2Metadata
 
 from refindex.errors import SidecarError
 from refindex.index import INLINE, WHOLE, ArrayNode, ChunkRef, ChunkTable, Index, Source
 from refindex.sidecar.source_table import checked_source
 from refindex.sidecar.templates import expand_gen, render
+from refindex.sidecar.zarray_check import check_zarray, is_int
 
 FORMAT_KEY = "refindex"
 _META_SUFFIXES = (".zgroup", ".zarray", ".zattrs")
@@ -119,7 +119,6 @@ def _read_metadata(index: Index, metadata: dict, name: str) -> None:
 
 
 MAX_EAGER_CHUNKS = 2**28  # a chunk table read from JSON is whole in memory: 20 bytes each
-MAX_CHUNKS = 2**48  # chunks of one array, and elements of one chunk: beyond, int64 overflows
 
 
 def _eager_table(grid: tuple[int, ...], key: str, name: str) -> ChunkTable:
@@ -133,44 +132,6 @@ def _eager_table(grid: tuple[int, ...], key: str, name: str) -> ChunkTable:
                            "of chunk table in memory (kerchunk references are read whole); "
                            f"more than {MAX_EAGER_CHUNKS} chunks cannot be read from kerchunk "
                            "JSON") from None
-
-
-def check_zarray(meta: object, key: str, name: str) -> None:
-    """Raise a SidecarError naming ``key`` unless ``meta`` is usable Zarr v2 array metadata."""
-    if not isinstance(meta, dict) or meta.get("zarr_format") != 2:
-        raise SidecarError(f"{name}: {key}: not Zarr v2 array metadata")
-    for field in ("shape", "chunks", "dtype"):
-        if field not in meta:
-            raise SidecarError(f"{name}: {key}: missing {field!r}")
-    shape, chunks = meta["shape"], meta["chunks"]
-    if not (_int_list(shape) and _int_list(chunks)):
-        raise SidecarError(f"{name}: {key}: shape and chunks must be lists of integers, got "
-                           f"{shape!r} and {chunks!r}")
-    if len(shape) != len(chunks) or any(n < 0 for n in shape) or any(c <= 0 for c in chunks):
-        raise SidecarError(f"{name}: {key}: shape {meta['shape']} and chunks {meta['chunks']} "
-                           "do not fit together")
-    if math.prod(-(-n // c) for n, c in zip(shape, chunks, strict=True)) > MAX_CHUNKS or (
-            math.prod(chunks) > MAX_CHUNKS):
-        raise SidecarError(f"{name}: {key}: shape {shape} in chunks of {chunks} makes more "
-                           f"than {MAX_CHUNKS} chunks, or chunks of more than {MAX_CHUNKS} "
-                           "elements")
-    filters = meta.get("filters")
-    codecs = [meta.get("compressor"), *(filters if isinstance(filters, list) else [])]
-    if (filters is not None and not isinstance(filters, list)) or not all(
-            codec is None or (isinstance(codec, dict) and isinstance(codec.get("id"), str))
-            for codec in codecs):
-        raise SidecarError(f"{name}: {key}: 'compressor' must be null or a codec "
-                           "{\"id\": ..., ...}, and 'filters' null or a list of codecs")
-    try:
-        # What zarr will make of it when the array is opened: fail here, naming the sidecar.
-        # (Codecs are left out, one not installed here is refused when a chunk is read; but
-        # not an object array's filters: zarr finds its object codec there.)
-        objects = "O" in str(meta.get("dtype"))
-        ArrayV2Metadata.from_dict({**meta, "compressor": None,
-                                   "filters": meta.get("filters") if objects else None})
-    except Exception as exc:  # noqa: BLE001 - zarr raises ValueError, TypeError, KeyError...
-        raise SidecarError(f"{name}: {key}: not valid Zarr v2 array metadata "
-                           f"({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 def _read_chunks(index: Index, groups: dict[str, tuple[list[str], list]], templates: dict,
@@ -359,15 +320,7 @@ def _parse_ref(index: Index, key: str, value: object, templates: dict, name: str
 
 def _byte_count(value: object) -> bool:
     """An offset or length a chunk table (int64) can hold."""
-    return _is_int(value) and 0 <= value < 2**63
-
-
-def _int_list(value: object) -> bool:
-    return isinstance(value, list) and all(_is_int(v) for v in value)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return is_int(value) and 0 <= value < 2**63
 
 
 def _json_value(value: object, key: str, name: str) -> dict:

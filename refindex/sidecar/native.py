@@ -25,9 +25,9 @@ from refindex.errors import SidecarError, SourceNotFoundError
 from refindex.grid import ChunkGrid
 from refindex.index import INLINE, ArrayNode, ChunkRef, ChunkTable, Index, TablePart
 from refindex.sidecar.chunk_parts import COMPRESSION, PART_SIZE, decode_part, encode_part
-from refindex.sidecar.kerchunk_json import check_zarray
 from refindex.sidecar.location import sibling, sidecar_bytes
 from refindex.sidecar.source_table import PACK_ABOVE, decode_sources, encode_sources
+from refindex.sidecar.zarray_check import check_zarray
 
 MARKER = "refindex_sidecar"
 # 1.1 adds "combined" (ignorable); 2.0 adds arrays with irregular chunks ("chunk_grid"), which
