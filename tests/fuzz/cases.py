@@ -62,7 +62,7 @@ def run_case(kind: str, mutant: Path, before_oracle: Callable[[], None] = lambda
     finally:
         store.close()
     values = {path: v for path, v in values.items() if v is not None}
-    if kind in ("native", "kerchunk"):
+    if kind in ("native", "kerchunk", "native_dir"):
         if values:
             outcome.note("unverified")
         return outcome
@@ -78,7 +78,7 @@ def run_case(kind: str, mutant: Path, before_oracle: Callable[[], None] = lambda
 
 
 def _index_of(kind: str, mutant: Path):
-    if kind in ("native", "kerchunk"):
+    if kind in ("native", "kerchunk", "native_dir"):
         return load_index(mutant)
     index = scan(mutant).index
     # The sidecar writer and reader see whatever the scan made of the mutant, too.

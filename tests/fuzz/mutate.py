@@ -64,7 +64,7 @@ def _netcdf3_header_end(data: bytes) -> int:
 def mutate(kind: str, seed: bytes, case: int) -> bytes:
     """The mutant number ``case`` of ``seed`` (a seed of ``kind``)."""
     rng = random.Random(f"{kind}:{case}")
-    if kind in ("native", "kerchunk") and rng.random() < 0.6:
+    if kind in ("native", "native_part", "kerchunk") and rng.random() < 0.6:
         try:
             return mutate_document(kind, seed, rng)
         except (AttributeError, KeyError, TypeError, ValueError, IndexError):
@@ -74,6 +74,17 @@ def mutate(kind: str, seed: bytes, case: int) -> bytes:
     for _ in range(rng.choice((1, 1, 1, 2, 3, 5))):
         data = _mutate_bytes(data, regions, rng)
     return bytes(data)
+
+
+def mutate_tree(kind: str, files: dict[str, bytes], case: int) -> dict[str, bytes]:
+    """The mutant number ``case`` of a directory seed (``{relative path: bytes}``): one of its
+    files (``index.json`` or a part file) mutated, or removed."""
+    rng = random.Random(f"{kind}:{case}:file")
+    name = rng.choice(sorted(files))
+    if rng.random() < 0.05:
+        return {k: v for k, v in files.items() if k != name}
+    inner = "native" if name.endswith("index.json") else "native_part"
+    return {**files, name: mutate(inner, files[name], case)}
 
 
 def _position(data: bytearray, regions: list[tuple[int, int]], rng: random.Random) -> int:
@@ -120,7 +131,7 @@ def mutate_document(kind: str, seed: bytes, rng: random.Random) -> bytes:
     for _ in range(rng.choice((1, 1, 2, 3))):
         doc = copy.deepcopy(doc)
         action = rng.random()
-        if kind == "native" and action < 0.35:
+        if kind.startswith("native") and action < 0.35:
             _mutate_column(doc, rng)
         elif action < 0.5:
             _bomb(kind, doc, rng)
@@ -179,6 +190,8 @@ def _mutate_column(doc: dict, rng: random.Random) -> None:
     """A chunk-table column decoded, given values that matter, and encoded again."""
     parts = [(path, part) for path, entry in doc.get("arrays", {}).items()
              for part in entry.get("chunks", {}).get("parts", []) if isinstance(part, dict)]
+    if "refindex_part" in doc:  # a part file of a directory sidecar
+        parts = [(doc.get("array"), doc)]
     if not parts:
         return
     _, part = rng.choice(parts)

@@ -3,8 +3,9 @@ metadata, and covering the layouts and codecs a scan meets most (chunked with gz
 fletcher32, contiguous, compact, NetCDF3 fixed and record variables, Zarr v2 and v3 stores in
 tar and zip archives).
 
-``build_seeds(directory)`` writes every seed once and returns ``{kind: path}``; each kind's
-metadata regions (where mutations are aimed) are in ``tests.fuzz.mutate``.
+``build_seeds(directory)`` writes every seed once and returns ``{kind: path}`` (a directory
+for ``native_dir``); each kind's metadata regions (where mutations are aimed) are in
+``tests.fuzz.mutate``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from refindex.scan import scan
 from refindex.sidecar import write_index
 
 SEED_KINDS = ("hdf5", "hdf5_latest", "netcdf3", "netcdf3_64bit", "tar", "zip", "zip_v3",
-              "native", "kerchunk")
+              "native", "kerchunk", "native_dir")
 CONTAINER_KINDS = SEED_KINDS[:7]
 SIDECAR_KINDS = SEED_KINDS[7:]
 
@@ -137,4 +138,6 @@ def build_seeds(directory: Path) -> dict[str, Path]:
     index.generator = {"name": "refindex", "scanned_at": "2023-11-14T22:13:20Z"}
     write_index(index, seeds["native"], "native")
     write_index(index, seeds["kerchunk"], "kerchunk")
+    # A directory sidecar: index.json and a part file per two chunks of each array.
+    write_index(index, seeds["native_dir"], "native", layout="directory", part_size=2)
     return seeds

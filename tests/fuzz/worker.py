@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import signal
 import sys
 import tempfile
@@ -40,9 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGALRM, _alarm)
 
     from tests.fuzz.cases import run_case
-    from tests.fuzz.mutate import mutate
+    from tests.fuzz.mutate import mutate, mutate_tree
 
-    seeds = {path.name.removeprefix("seed-"): path.read_bytes()
+    seeds = {path.name.removeprefix("seed-"): _contents(path)
              for path in Path(args.seeds).glob("seed-*")}
     out = sys.stdout
     out.write(ujson.dumps({"phase": "ready"}) + "\n")  # imports done: cases are timed now
@@ -51,7 +52,12 @@ def main(argv: list[str] | None = None) -> None:
         for line in sys.stdin:
             kind, case = line.split()
             mutant = Path(work) / f"mutant-{kind}-{case}"
-            mutant.write_bytes(mutate(kind, seeds[kind], int(case)))
+            if isinstance(seeds[kind], dict):  # a directory sidecar
+                for name, data in mutate_tree(kind, seeds[kind], int(case)).items():
+                    (mutant / name).parent.mkdir(parents=True, exist_ok=True)
+                    (mutant / name).write_bytes(data)
+            else:
+                mutant.write_bytes(mutate(kind, seeds[kind], int(case)))
             started = time.perf_counter()
 
             def oracle_starts():
@@ -69,13 +75,21 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             for leftover in Path(work).iterdir():
-                leftover.unlink()
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
             out.write(ujson.dumps({"kind": kind, "case": int(case), "outcome": outcome,
                                    "detail": detail,
                                    "seconds": round(time.perf_counter() - started, 3)}) + "\n")
             out.flush()
             if outcome == "hang":
                 return  # its threads may still be busy: the driver starts a fresh worker
+
+
+def _contents(path: Path) -> bytes | dict[str, bytes]:
+    """A seed file's bytes, or a seed directory's files by relative path."""
+    if path.is_file():
+        return path.read_bytes()
+    return {f.relative_to(path).as_posix(): f.read_bytes()
+            for f in sorted(path.rglob("*")) if f.is_file()}
 
 
 if __name__ == "__main__":
