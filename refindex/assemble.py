@@ -23,6 +23,7 @@ import ujson
 from numcodecs.compat import ensure_ndarray_like
 
 from refindex.codecs.fast_zlib import fast_codecs
+from refindex.codecs.guarded import guarded_codecs
 from refindex.grid import ChunkGrid
 from refindex.index import ABSENT, INLINE, ArrayNode, ChunkRef, Index, Source
 from refindex.io.requests import RangeRequest
@@ -71,7 +72,8 @@ class ChunkCodec:
     def __init__(self, zarray: dict) -> None:
         from zarr.core.metadata.v2 import ArrayV2Metadata
 
-        served = fast_codecs(zarray)
+        # Chunks of irregular grids decode to their stored shape, not ``chunks``: unsized.
+        served = guarded_codecs(fast_codecs(zarray), sized=False)
         self._compressor = _codec(served.get("compressor"))
         self._filters = [_codec(f) for f in served.get("filters") or ()]
         metadata = ArrayV2Metadata.from_dict({**zarray, "zarr_format": 2})

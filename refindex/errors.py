@@ -11,6 +11,11 @@ class ContainerError(RefindexError):
     """A container (HDF5, NetCDF4, ...) is corrupt, truncated or of an unknown kind."""
 
 
+class ChunkDecodeError(RefindexError):
+    """A chunk's bytes cannot be decoded by its array's codecs (or decode to the wrong size, or
+    to more than a chunk can hold): the source or the sidecar is corrupt."""
+
+
 class UnsupportedFeatureError(RefindexError):
     """A dataset uses a feature that cannot be referenced exactly and is too big to inline."""
 

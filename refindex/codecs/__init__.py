@@ -12,6 +12,7 @@ from refindex.codecs.blosc2_h5 import Blosc2H5Codec
 from refindex.codecs.blosc_h5 import BloscH5Codec
 from refindex.codecs.deflate import RawDeflateCodec
 from refindex.codecs.filters import FilterSpec, UnsupportedCodecError, filters_of
+from refindex.codecs.guarded import GuardedCodec
 from refindex.codecs.hdf5_pipeline import Hdf5PipelineCodec
 from refindex.codecs.jpegls_h5 import JpeglsH5Codec
 from refindex.codecs.lz4h5 import Lz4H5Codec
@@ -22,6 +23,7 @@ from refindex.codecs.sperr_h5 import SperrH5Codec
 from refindex.codecs.zfp_h5 import ZfpH5Codec
 
 for _codec in (
+    GuardedCodec,
     Hdf5PipelineCodec,
     LzfCodec,
     Lz4H5Codec,
@@ -42,6 +44,7 @@ __all__ = [
     "Blosc2H5Codec",
     "BloscH5Codec",
     "FilterSpec",
+    "GuardedCodec",
     "Hdf5PipelineCodec",
     "JpeglsH5Codec",
     "Lz4H5Codec",

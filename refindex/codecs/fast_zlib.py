@@ -18,9 +18,10 @@ from numcodecs.compat import ensure_contiguous_ndarray, ndarray_copy
 from numcodecs.zlib import Zlib
 
 try:
-    from zlib_ng import zlib_ng as _inflater
+    from zlib_ng import zlib_ng as inflater
 except ImportError:  # pragma: no cover - zlib-ng is a dependency; kept for odd platforms
-    _inflater = zlib
+    inflater = zlib
+_inflater = inflater
 
 
 class FastZlib(Zlib):

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from refindex.errors import FetchError, RefindexError
+from refindex.errors import FetchError, RefindexError, SourcePolicyError
 from refindex.io.cache import InFlight, RangeCache
 from refindex.io.fetcher import HttpFetcher
 from refindex.io.local import read_local, stat_local, stat_local_sync
@@ -27,6 +27,10 @@ from refindex.io.resolver import UrlResolver
 from refindex.io.sessions import LoopResourcePool
 from refindex.io.stats import ReadStats
 from refindex.io.urls import scheme_of
+
+# No object is larger (S3's limit is 5 TiB): a longer range is a corrupt sidecar, and planning
+# it (split into parts of ``split_size``) would take memory without bound.
+MAX_RANGE = 2**44
 
 OnReady = Callable[[int, "bytes | RefindexError"], None]
 """``on_ready(index, result)``: request ``index``'s bytes, or the error that ended it."""
@@ -56,6 +60,8 @@ class ReadEngine:
         """
         requests = list(requests)
         check_sources(self.options, (request.url for request in requests))
+        for request in requests:
+            _check_range(request)
         results: list[bytes] = [b""] * len(requests)
         errors: list[RefindexError] = []
 
@@ -113,6 +119,9 @@ class ReadEngine:
             if scheme == "file":
                 return await stat_local(url)
             return await self._http.head(url, scheme)
+        except SourcePolicyError as error:  # from the resolver: name the source too
+            self.stats.add(scheme, failures=1)
+            raise SourcePolicyError(f"{url}: {error}") from None
         except RefindexError:
             self.stats.add(scheme, failures=1)
             raise
@@ -332,6 +341,9 @@ class ReadEngine:
                     data = await read_local(request)
             else:
                 data = await self._http.get(request, scheme)
+        except SourcePolicyError as error:  # from the resolver: name the source too
+            self.stats.add(scheme, failures=1)
+            raise SourcePolicyError(f"{request.url}: {error}") from None
         except RefindexError:
             self.stats.add(scheme, failures=1)
             raise
@@ -373,3 +385,14 @@ def _naming_callers(
         return type(error)(f"{first.where}{more}: {error}")
     except TypeError:  # an error class with another signature: keep it as it is
         return error
+
+
+def _check_range(request: RangeRequest) -> None:
+    """Refuse a range no object can hold, or one past the size recorded for its object."""
+    end = request.offset + max(request.length, 0)
+    if request.length > MAX_RANGE or request.offset > MAX_RANGE:
+        raise FetchError(f"{request.where}: a range past {MAX_RANGE} bytes, beyond any object; "
+                         "the sidecar's offsets or lengths are corrupt")
+    if request.size is not None and end > request.size:
+        raise FetchError(f"{request.where}: past the end of the object ({request.size} bytes "
+                         "when scanned); the sidecar's offsets or lengths are corrupt")

@@ -17,6 +17,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+HOST_CLASSES = ("public", "private", "any")  # each allows the hosts of those before it too
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     """How refindex reads bytes: endpoints, credentials, concurrency, timeouts, retries, blocks.
@@ -104,6 +107,15 @@ class ReadOptions:
     local_sources: bool = True
     """Whether sources may be local files when ``allowed_sources`` is empty; ``open_store``
     turns it off for a sidecar that is not itself a local file."""
+
+    source_hosts: str | None = None
+    """Which hosts HTTP(S) sources may be on: ``"public"`` (public addresses only),
+    ``"private"`` (private networks too: 10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10) or
+    ``"any"`` (loopback too). None: ``open_store`` takes the class of the host a remote
+    sidecar came from (a sidecar from a public host names public sources only), and
+    ``"any"`` for local sidecars and everything else. Host names are checked by the address
+    they resolve to, before connecting; hosts that ``allowed_sources`` or ``endpoint_url``
+    name are always allowed."""
 
     block_size: int = 1 * MiB
     """Bytes per block of the scanner's remote file (``RemoteFile``); blocks are aligned."""
@@ -204,6 +216,9 @@ class ReadOptions:
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"ReadOptions.{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.source_hosts not in (None, *HOST_CLASSES):
+            raise ValueError(f"ReadOptions.source_hosts must be one of {HOST_CLASSES} or None, "
+                             f"got {self.source_hosts!r}")
         for name in ("allowed_sources", "resolvers"):
             value = getattr(self, name)
             # Lists from keyword arguments become tuples: options are hashable and frozen.

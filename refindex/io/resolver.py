@@ -27,7 +27,7 @@ from refindex.errors import FetchError, RefindexError
 from refindex.io import lifetime
 from refindex.io.login import Login, netrc_path, origin
 from refindex.io.options import ReadOptions
-from refindex.io.policy import SourcePolicy, source_policy
+from refindex.io.policy import SourcePolicy, policy_for
 from refindex.io.redirects import follow_redirects
 from refindex.io.s3 import S3Presigner, endpoint_url, forget_credentials
 from refindex.io.sessions import LoopResourcePool
@@ -208,7 +208,7 @@ class _SharedState:
         self.contacted: SingleFlight[ResolvedUrl] = SingleFlight()
         self.login = Login(options.bearer_token, netrc_path())
         self.presigner = S3Presigner(options)
-        self.policy: SourcePolicy = source_policy(options.allowed_sources, options.local_sources)
+        self.policy: SourcePolicy = policy_for(options)
         self.hooks: tuple[Resolver, ...] = (
             *(_load_hook(hook) for hook in options.resolvers),
             *_entry_point_hooks(),
@@ -232,7 +232,7 @@ def _shared_state(options: ReadOptions) -> _SharedState:
         endpoint_url(options), options.region, options.anon, options.presign_expires,
         options.presign_margin, options.bearer_token, netrc_path(), options.resolvers,
         options.resolve_ttl, options.max_redirects, options.allowed_sources,
-        options.local_sources,
+        options.local_sources, options.source_hosts,
     )
     with _states_lock:
         state = _states.get(scope)

@@ -10,15 +10,19 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import socket
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
 from refindex import __version__
 from refindex.io.loop import at_shutdown
 from refindex.io.options import ReadOptions
+from refindex.io.policy import policy_for
 from refindex.io.throttle import HostLimiter, HostThrottle
 
 # Every pool alive in this process, so their sessions on the I/O loop close at exit.
@@ -176,8 +180,28 @@ def _call_at_loop_shutdown(
     return generator
 
 
+class PolicyResolver(AbstractResolver):
+    """aiohttp's resolver, whose answers the source policy checks before any connection:
+    a name that resolves to a metadata address, or to a network the policy does not allow,
+    is refused (a ``SourcePolicyError``, which aiohttp passes on unchanged)."""
+
+    def __init__(self, options: ReadOptions) -> None:
+        self._resolver = DefaultResolver()
+        self._policy = policy_for(options)
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        results = await self._resolver.resolve(host, port, family)
+        self._policy.check_resolved(host, [result["host"] for result in results])
+        return results
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
 def _new_session(options: ReadOptions) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=options.max_concurrency, ttl_dns_cache=300)
+    connector = aiohttp.TCPConnector(limit=options.max_concurrency, ttl_dns_cache=300,
+                                     resolver=PolicyResolver(options))
     # No total: a slow body that keeps moving may take as long as it needs (the fetcher
     # bounds each read by its deadline); a silent socket is cut after stall_timeout.
     timeout = aiohttp.ClientTimeout(

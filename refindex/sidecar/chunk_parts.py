@@ -65,6 +65,9 @@ def decode_part(part: object, start: int, count: int, sources: int, where: str) 
     if n and (offsets.min() < 0 or lengths.min() < WHOLE):
         raise SidecarError(f"{where}: negative offsets or lengths (corrupted gap or length "
                            "column)")
+    if n and bool((offsets[lengths == WHOLE] != 0).any()):
+        raise SidecarError(f"{where}: a whole-object reference (length -1) at an offset other "
+                           "than 0 (corrupted gap or length column)")
     offset = np.zeros(count, dtype=np.int64)
     length = np.zeros(count, dtype=np.int64)
     offset[referenced], length[referenced] = offsets, lengths
@@ -124,7 +127,8 @@ def encode_column(values: np.ndarray) -> dict:
 def decode_column(part: dict, name: str, count: int, where: str) -> np.ndarray:
     """The ``count`` integers of column ``name`` of ``part``."""
     column = part.get(name)
-    if (not isinstance(column, dict) or column.get("dtype") not in _DTYPES
+    if (not isinstance(column, dict) or not isinstance(column.get("dtype"), str)
+            or column["dtype"] not in _DTYPES
             or not isinstance(column.get("data"), str)):
         raise SidecarError(f"{where}: column {name!r} must be {{'dtype': '<i1'|'<i2'|'<i4'|"
                            f"'<i8', 'data': base64}}, got {str(column)[:80]!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import gc
+import math
 from itertools import compress
 
 import numpy as np
@@ -18,7 +19,9 @@ import ujson
 
 from refindex.errors import SidecarError
 from refindex.index import INLINE, WHOLE, ArrayNode, ChunkRef, ChunkTable, Index, Source
+from refindex.sidecar.source_table import checked_source
 from refindex.sidecar.templates import expand_gen, render
+from refindex.sidecar.zarray_check import check_zarray, is_int
 
 FORMAT_KEY = "refindex"
 _META_SUFFIXES = (".zgroup", ".zarray", ".zattrs")
@@ -108,7 +111,7 @@ def _read_provenance(index: Index, provenance: object, name: str) -> None:
         if not isinstance(entry, dict) or "url" not in entry or not set(entry) <= fields:
             raise SidecarError(f"{name}: {FORMAT_KEY}.sources[{i}]: expected a map with 'url' "
                                f"and optionally {sorted(fields - {'url'})}, got {entry!r:.80}")
-        index.sources.append(Source(**entry))
+        index.sources.append(checked_source(entry, f"{name}: {FORMAT_KEY}.sources[{i}]"))
     index.generator = dict(generator)
     left_out = provenance.get("left_out", {})
     if not isinstance(left_out, dict) or not all(isinstance(r, str) for r in left_out.values()):
@@ -126,7 +129,7 @@ def _read_metadata(index: Index, metadata: dict, name: str) -> None:
         elif leaf == ".zarray":
             check_zarray(meta, key, name)
             grid = tuple(-(-s // c) for s, c in zip(meta["shape"], meta["chunks"], strict=True))
-            index.arrays[path] = ArrayNode(path, meta, {}, ChunkTable(grid))
+            index.arrays[path] = ArrayNode(path, meta, {}, _eager_table(grid, key, name))
         else:
             attrs[path] = meta
     for path, value in attrs.items():
@@ -136,20 +139,20 @@ def _read_metadata(index: Index, metadata: dict, name: str) -> None:
             index.groups.setdefault(path, {}).update(value)
 
 
-def check_zarray(meta: object, key: str, name: str) -> None:
-    """Raise a SidecarError naming ``key`` unless ``meta`` is usable Zarr v2 array metadata."""
-    if not isinstance(meta, dict) or meta.get("zarr_format") != 2:
-        raise SidecarError(f"{name}: {key}: not Zarr v2 array metadata")
-    for field in ("shape", "chunks", "dtype"):
-        if field not in meta:
-            raise SidecarError(f"{name}: {key}: missing {field!r}")
-    shape, chunks = meta["shape"], meta["chunks"]
-    if not (_int_list(shape) and _int_list(chunks)):
-        raise SidecarError(f"{name}: {key}: shape and chunks must be lists of integers, got "
-                           f"{shape!r} and {chunks!r}")
-    if len(shape) != len(chunks) or any(n < 0 for n in shape) or any(c <= 0 for c in chunks):
-        raise SidecarError(f"{name}: {key}: shape {meta['shape']} and chunks {meta['chunks']} "
-                           "do not fit together")
+MAX_EAGER_CHUNKS = 2**28  # a chunk table read from JSON is whole in memory: 20 bytes each
+
+
+def _eager_table(grid: tuple[int, ...], key: str, name: str) -> ChunkTable:
+    count = math.prod(grid)
+    try:
+        if count > MAX_EAGER_CHUNKS:
+            raise MemoryError
+        return ChunkTable(grid)
+    except MemoryError:
+        raise SidecarError(f"{name}: {key}: a grid of {count} chunks needs {20 * count} bytes "
+                           "of chunk table in memory (kerchunk references are read whole); "
+                           f"more than {MAX_EAGER_CHUNKS} chunks cannot be read from kerchunk "
+                           "JSON") from None
 
 
 def _read_chunks(index: Index, groups: dict[str, tuple[list[str], list]], templates: dict,
@@ -272,7 +275,7 @@ class _PlainRefs:
         if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)):
             return False
         offset, length = value[1], value[2]
-        if not (_is_int(offset) and _is_int(length)) or offset < 0 or length < 0:
+        if not (_byte_count(offset) and _byte_count(length)):
             return False  # _parse_ref raises the error that names the key
         source = self._source_id(value[0], key)
         node, coords = found
@@ -328,20 +331,17 @@ def _parse_ref(index: Index, key: str, value: object, templates: dict, name: str
         if len(value) == 1:
             return ChunkRef(source, 0, WHOLE)
         offset, length = value[1], value[2]
-        if not (_is_int(offset) and _is_int(length)) or offset < 0 or length < 0:
-            raise SidecarError(f"{name}: {key}: offset and length must be non-negative "
-                               f"integers, got {offset!r}, {length!r}")
+        if not (_byte_count(offset) and _byte_count(length)):
+            raise SidecarError(f"{name}: {key}: offset and length must be integers from 0 "
+                               f"to 2**63 - 1, got {offset!r}, {length!r}")
         return ChunkRef(source, int(offset), int(length))
     raise SidecarError(f"{name}: {key}: a reference must be a string or [url] or "
                        f"[url, offset, length], got {str(value)[:80]!r}")
 
 
-def _int_list(value: object) -> bool:
-    return isinstance(value, list) and all(_is_int(v) for v in value)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _byte_count(value: object) -> bool:
+    """An offset or length a chunk table (int64) can hold."""
+    return is_int(value) and 0 <= value < 2**63
 
 
 def _json_value(value: object, key: str, name: str) -> dict:

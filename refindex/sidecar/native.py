@@ -25,9 +25,10 @@ from refindex.errors import SidecarError, SourceNotFoundError
 from refindex.grid import ChunkGrid
 from refindex.index import INLINE, ArrayNode, ChunkRef, ChunkTable, Index, TablePart
 from refindex.sidecar.chunk_parts import COMPRESSION, PART_SIZE, decode_part, encode_part
-from refindex.sidecar.kerchunk_json import attr_dtype_map, check_zarray
+from refindex.sidecar.kerchunk_json import attr_dtype_map
 from refindex.sidecar.location import sibling, sidecar_bytes
 from refindex.sidecar.source_table import PACK_ABOVE, decode_sources, encode_sources
+from refindex.sidecar.zarray_check import check_zarray
 
 MARKER = "refindex_sidecar"
 # 1.1 adds "combined" and 1.2 "left_out" (both ignorable); 2.0 adds arrays with irregular
@@ -177,7 +178,16 @@ def _version_text(index: Index) -> str:
 
 
 def _dumps(document: dict) -> bytes:
-    return ujson.dumps(document, escape_forward_slashes=False, ensure_ascii=False).encode()
+    try:
+        text = ujson.dumps(document, escape_forward_slashes=False, ensure_ascii=False)
+    except UnicodeDecodeError as exc:  # bytes (an attribute h5py could not decode)
+        shown = exc.object[max(0, exc.start - 40):exc.end + 10]
+        raise SidecarError(f"cannot write the sidecar: {shown!r} is not UTF-8 text") from None
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:  # a name or attribute that is not text (h5py surrogates)
+        shown = text[max(0, exc.start - 40):exc.end + 10]
+        raise SidecarError(f"cannot write the sidecar: {shown!r} is not UTF-8 text") from None
 
 
 def from_native(doc: dict, name: str = "<sidecar>", options=None,
@@ -389,7 +399,8 @@ def _extra_ref(key: str, value: object, sources: int, name: str) -> ChunkRef:
             raise SidecarError(f"{name}: extra {key!r}: invalid base64") from None
     if (isinstance(value, list) and len(value) == 3
             and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            and 0 <= value[0] < sources and value[1] >= 0 and value[2] >= -1):
+            and 0 <= value[0] < sources and value[1] >= 0 and value[2] >= -1
+            and (value[2] != -1 or value[1] == 0)):
         return ChunkRef(*value)
     raise SidecarError(f"{name}: extra {key!r}: expected \"base64:...\" or [source id, offset, "
                        f"length], got {str(value)[:80]!r}")

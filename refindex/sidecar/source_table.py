@@ -50,8 +50,25 @@ def decode_sources(entry: object, name: str) -> list[Source]:
         if not isinstance(item, dict) or "url" not in item or not set(item) <= fields:
             raise SidecarError(f"{name}: sources[{i}]: expected a map with 'url' and "
                                f"optionally {sorted(fields - {'url'})}, got {item!r:.80}")
-        sources.append(Source(**item))
+        sources.append(checked_source(item, f"{name}: sources[{i}]"))
     return sources
+
+
+def checked_source(fields: dict, where: str) -> Source:
+    """The Source of one sidecar entry, its fields' types checked (a URL that is not text
+    would fail far from the sidecar, in the source policy or the fetcher)."""
+    url, size = fields.get("url"), fields.get("size")
+    if not isinstance(url, str) or not url:
+        problem = f"'url' must be a non-empty string, got {url!r:.80}"
+    elif size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        problem = f"'size' must be a byte count, got {size!r:.80}"
+    else:
+        problem = next((f"{field!r} must be a string, got {fields[field]!r:.80}"
+                        for field in ("etag", "last_modified")
+                        if not isinstance(fields.get(field), str | None)), None)
+    if problem is not None:
+        raise SidecarError(f"{where}: {problem}")
+    return Source(**fields)
 
 
 def _unpack(entry: dict, name: str) -> list[Source]:
@@ -67,7 +84,6 @@ def _unpack(entry: dict, name: str) -> list[Source]:
             not isinstance(columns.get(f), list) or len(columns[f]) != count for f in _FIELDS):
         raise SidecarError(f"{name}: packed 'sources' must hold {count} values of each of "
                            f"{list(_FIELDS)}")
-    urls = columns["url"]
-    if not all(isinstance(url, str) and url for url in urls):
-        raise SidecarError(f"{name}: packed 'sources': every source needs a URL")
-    return [Source(*values) for values in zip(*(columns[f] for f in _FIELDS), strict=True)]
+    return [checked_source(dict(zip(_FIELDS, values, strict=True)),
+                           f"{name}: packed 'sources'[{i}]")
+            for i, values in enumerate(zip(*(columns[f] for f in _FIELDS), strict=True))]

@@ -22,6 +22,7 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from refindex.assemble import DecodedChunks, chunk_request, codec_for, read_region
 from refindex.codecs.fast_zlib import fast_codecs
+from refindex.codecs.guarded import guarded_codecs
 from refindex.errors import (
     ArrayLeftOutError,
     FetchError,
@@ -33,6 +34,7 @@ from refindex.errors import (
 from refindex.index import ABSENT, INLINE, WHOLE, ArrayNode, ChunkRef, Index
 from refindex.io import RangeRequest, ReadEngine, ReadOptions
 from refindex.io.batch import ReadBatcher
+from refindex.io.policy import sidecar_host_class
 from refindex.sidecar import is_local, load_index
 from refindex.store.readahead import ChunkReadahead
 from refindex.store.tuning import chunks_in_flight
@@ -110,8 +112,10 @@ class ReferenceStore(Store):
 
     @cached_property
     def _metadata(self) -> dict[str, bytes]:
-        # zarr decodes gzip chunks with refindex.zlib (zlib-ng); the sidecar says zlib.
-        return metadata_documents(self.index, fast_codecs)
+        # zarr decodes gzip chunks with refindex.zlib (zlib-ng); the sidecar says zlib. Every
+        # codec step is guarded: bad chunk bytes are a ChunkDecodeError, bombs are stopped.
+        return metadata_documents(self.index, lambda zarray, path: guarded_codecs(
+            fast_codecs(zarray), path))
 
     async def get(
         self,
@@ -352,7 +356,9 @@ def open_store(sidecar: str | os.PathLike | dict | Index | ReferenceStore,
 
     ``read_options`` defaults to ``ReadOptions.from_env()``; keyword arguments change its
     fields (``endpoint_url``, ...). Only an explicit ``local_sources=True`` keyword lets a
-    sidecar that is not a local file name local files.
+    sidecar that is not a local file name local files, and unless ``source_hosts`` is set
+    (here or in the environment), a remote sidecar may name sources only on hosts no more
+    internal than its own (see ``ReadOptions.source_hosts``).
     """
     if isinstance(sidecar, ReferenceStore) and read_options is None and not options:
         return sidecar
@@ -362,12 +368,18 @@ def open_store(sidecar: str | os.PathLike | dict | Index | ReferenceStore,
     if "local_sources" not in options and not _sidecar_is_local(sidecar):
         # A sidecar from elsewhere must not make us read this machine's files.
         read_options = read_options.replace(local_sources=False)
+    # The sidecar itself is read as the caller asked; its sources as the source policy says.
+    source_options = read_options
+    if read_options.source_hosts is None and not _sidecar_is_local(sidecar):
+        # ... nor services on networks more internal than the host it came from.
+        source_options = read_options.replace(source_hosts=_sidecar_hosts(sidecar,
+                                                                          read_options))
     if isinstance(sidecar, ReferenceStore):
-        return ReferenceStore(sidecar.index, read_options, sidecar.name)
+        return ReferenceStore(sidecar.index, source_options, sidecar.name)
     if isinstance(sidecar, Index):
-        return ReferenceStore(sidecar, read_options)
+        return ReferenceStore(sidecar, source_options)
     name = "<document>" if isinstance(sidecar, dict) else os.fspath(sidecar)
-    return ReferenceStore(load_index(sidecar, read_options), read_options, name)
+    return ReferenceStore(load_index(sidecar, read_options), source_options, name)
 
 
 def _sidecar_is_local(sidecar: str | os.PathLike | dict | Index | ReferenceStore) -> bool:
@@ -378,6 +390,12 @@ def _sidecar_is_local(sidecar: str | os.PathLike | dict | Index | ReferenceStore
     if isinstance(sidecar, dict | Index):
         return True
     return is_local(sidecar)
+
+
+def _sidecar_hosts(sidecar: str | os.PathLike | ReferenceStore, options: ReadOptions) -> str:
+    if isinstance(sidecar, ReferenceStore):
+        return sidecar.options.source_hosts or "any"
+    return sidecar_host_class(os.fspath(sidecar), options)
 
 
 def retiled_zarray(zarray: dict) -> dict:
@@ -412,10 +430,12 @@ def _retiled_region(node: ArrayNode, coords: tuple[int, ...]) -> tuple[slice, ..
 
 
 def metadata_documents(index: Index,
-                       array_view: Callable[[dict], dict] | None = None) -> dict[str, bytes]:
+                       array_view: Callable[[dict, str], dict] | None = None
+                       ) -> dict[str, bytes]:
     """Every Zarr v2 metadata key of ``index`` and its JSON bytes, plus consolidated
     ``.zmetadata`` so that readers need one request for the whole hierarchy. ``array_view``
-    changes the ``.zarray`` documents as served (not the index); irregular arrays are served
+    changes the ``.zarray`` documents as served (not the index; it is given the document and
+    the array's path); irregular arrays are served
     re-tiled (``retiled_zarray``)."""
     documents: dict[str, dict] = {}
     for path, kind in index.iter_nodes():
@@ -426,7 +446,7 @@ def metadata_documents(index: Index,
         else:
             node = index.arrays[path]
             zarray = retiled_zarray(node.zarray) if node.irregular else node.zarray
-            documents[prefix + ".zarray"] = array_view(zarray) if array_view else zarray
+            documents[prefix + ".zarray"] = array_view(zarray, path) if array_view else zarray
             attrs = node.attrs
         if attrs:
             documents[prefix + ".zattrs"] = attrs

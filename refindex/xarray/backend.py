@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+import numcodecs
 import numpy as np
 from xarray.backends import BackendEntrypoint
 from xarray.backends.store import StoreBackendEntrypoint
@@ -106,6 +107,7 @@ class _ReferenceZarrStore(ZarrStore):
             variable = tuned(variable, self.members[name], self.zarr_group.store.zarr_concurrency)
         if node is not None:
             variable.attrs = typed_attrs(variable.attrs, node.attr_dtypes)
+            variable.encoding.update(_stored_codecs(node.zarray))
         return native_records(variable)
 
     def get_attrs(self):
@@ -137,6 +139,18 @@ class _CfZarrStore(_ReferenceZarrStore):
         else:
             variable.attrs["_FillValue"] = _fill_value(stored, variable.dtype)
         return variable
+
+
+def _stored_codecs(zarray: dict) -> dict:
+    """The encoding's codecs as the sidecar names them: the store serves each step wrapped
+    in a guard (``refindex.guarded``) and gzip as ``refindex.zlib``, which ``to_zarr`` would
+    otherwise copy into new stores that then need refindex, and with this array's chunk
+    size, to be read."""
+    compressor, filters = zarray.get("compressor"), list(zarray.get("filters") or ())
+    if zarray.get("dtype") == "|O" and filters:
+        filters = filters[1:]  # the object codec, which zarr picks from the dtype itself
+    return {"compressors": (numcodecs.get_codec(compressor),) if compressor else (),
+            "filters": tuple(numcodecs.get_codec(f) for f in filters)}
 
 
 def _along_stored_chunks(variable: Variable, node, store: ReferenceStore) -> Variable:

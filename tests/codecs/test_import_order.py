@@ -77,12 +77,13 @@ from refindex.sidecar import write_index
 
 path, expected, sidecar = sys.argv[1:4]
 write_index(scan(path).index, sidecar, "native")
-group = zarr.open_group(refindex.open_store(sidecar), mode="r", zarr_format=2)
+store = refindex.open_store(sidecar)
+group = zarr.open_group(store, mode="r", zarr_format=2)
 report = {}
 for name, values in np.load(expected).items():
     array = group[name]
     got = array[...]
-    codecs = [c.get_config()["id"] for c in (array.metadata.filters or ())]
+    codecs = [f["id"] for f in (store.index.arrays[name].zarray.get("filters") or ())]
     report[name] = {"exact": got.tobytes() == values.tobytes() and got.shape == values.shape,
                     "codecs": codecs}
 print(json.dumps(report))

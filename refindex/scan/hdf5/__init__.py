@@ -25,15 +25,18 @@ def scan_hdf5(container: Container, index: Index, engine: ReadEngine, options: S
     # Before any dataset is open: HDF5 may decode plugin filters while scanning.
     use_hdf5plugin()
     externals = ExternalSources(index, container.url, container.source.url)
+    scanner = None
     try:
         # A local file opens by path, so HDF5 can follow external links next to it.
         with h5py.File(container.fileobj if container.remote else container.url, "r") as file:
             scanner = Hdf5Scanner(file, index, container.source_id, container.url, options,
                                   externals, progress, remote=container.remote)
             scanner.scan()
-    except (OSError, RuntimeError) as exc:
-        # h5py reports corrupt or truncated metadata as OSError/RuntimeError.
-        raise ContainerError(f"{container.url}: cannot read HDF5 metadata ({exc}); "
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+        # h5py reports corrupt or truncated metadata as OSError/RuntimeError, and as KeyError
+        # (an object that will not open), ValueError (h5ds on a damaged header), TypeError.
+        where = f" at {scanner.where!r}" if scanner is not None else ""
+        raise ContainerError(f"{container.url}: cannot read HDF5 metadata{where} ({exc}); "
                              "the file may be corrupt or truncated") from None
     return scanner.skipped
 

@@ -86,19 +86,56 @@ def _chunk_iter_address() -> int | None:
     # 1.12.3, 1.14 and later), which is the one _chunk_iter.c declares.
     if _chunk_iter is None or not hasattr(h5d.DatasetID, "chunk_iter"):
         return None
+    function = _hdf5_function("H5Dchunk_iter")
+    return None if function is None else ctypes.cast(function, ctypes.c_void_p).value
+
+
+@functools.cache
+def _hdf5_function(name: str):
+    """The function ``name`` of the libhdf5 h5py calls (see ``_chunk_iter_address``), or None."""
     scopes: list[str | None] = [h5d.__file__]
     if sys.platform.startswith(("linux", "freebsd")):
         scopes.insert(0, None)
     for scope in scopes:
         try:
             lib = ctypes.CDLL(scope)  # already loaded: this only opens a handle to look up in
-            function = lib.H5Dchunk_iter
+            function = getattr(lib, name)
         except (OSError, AttributeError, TypeError):
             continue
         if _library_version(lib) != tuple(h5py.version.hdf5_version_tuple[:3]):
             return None
-        return ctypes.cast(function, ctypes.c_void_p).value
+        return function
     return None
+
+
+_LOOKUPS = 32  # listed chunks per dataset that HDF5's own chunk lookup must find
+
+
+def check_lookups(dset: h5py.Dataset, records: np.ndarray) -> None:
+    """Raise ``RuntimeError`` if HDF5's chunk lookup — the one its reads use — does not find,
+    at their size, chunks its chunk index lists (first, last and some spaced between).
+
+    On a damaged index the two can disagree: a v1 B-tree key with a wrong trailing offset is
+    listed, but a read of it gives fill values; referencing it would be silently wrong.
+    Metadata only (the index nodes the listing read), no chunk data."""
+    function = _hdf5_function("H5Dget_chunk_storage_size")
+    if function is None or not len(records):
+        return
+    function.argtypes = [ctypes.c_int64, ctypes.POINTER(ctypes.c_uint64),
+                         ctypes.POINTER(ctypes.c_uint64)]
+    function.restype = ctypes.c_int
+    ndim = records.shape[1] - 3
+    rows = np.unique(np.linspace(0, len(records) - 1, min(_LOOKUPS, len(records))).astype(int))
+    size = ctypes.c_uint64(0)
+    for row in records[rows]:
+        offset = (ctypes.c_uint64 * max(ndim, 1))(*(int(v) for v in row[:ndim]))
+        with phil:
+            status = function(dset.id.id, offset, ctypes.byref(size))
+        if status < 0 or size.value != row[SIZE]:
+            raise RuntimeError(
+                f"HDF5's chunk lookup does not find the chunk at {tuple(row[:ndim].tolist())} "
+                f"that its chunk index lists ({int(row[SIZE])} bytes at {int(row[ADDRESS])}): "
+                "the chunk index is damaged, and HDF5 would read fill values there")
 
 
 def _library_version(lib: ctypes.CDLL) -> tuple[int, ...] | None:

@@ -13,7 +13,13 @@ from h5py import h5d
 
 from refindex.index import ChunkTable
 from refindex.scan.blocks import row_blocks
-from refindex.scan.hdf5.chunk_index import ADDRESS, FILTER_MASK, SIZE, chunk_records
+from refindex.scan.hdf5.chunk_index import (
+    ADDRESS,
+    FILTER_MASK,
+    SIZE,
+    check_lookups,
+    chunk_records,
+)
 
 # Contiguous datasets larger than this are cut into row blocks, so that a slice of a
 # 1 GiB variable does not have to fetch all of it (each block is a plain byte range).
@@ -58,6 +64,7 @@ def chunked_layout(dset: h5py.Dataset, source: int) -> Layout:
     masks = np.zeros(len(table), dtype=np.uint32)
     records = chunk_records(dset) if math.prod(grid) else None
     if records is not None and len(records):
+        check_lookups(dset, records)
         starts = records[:, : len(chunk_shape)]
         flat = np.ravel_multi_index((starts // np.asarray(chunk_shape, np.int64)).T, grid)
         table.source[flat] = source

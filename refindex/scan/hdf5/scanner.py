@@ -60,6 +60,7 @@ class Hdf5Scanner:
         self.options, self.resolve_source, self.progress = options, resolve_source, progress
         self.dims = DimensionNamer()
         self.skipped: list[str] = []
+        self.where = "/"  # the object being scanned, for errors h5py raises about it
 
     def scan(self) -> Index:
         self._group_attrs(self.file, "")
@@ -69,6 +70,8 @@ class Hdf5Scanner:
 
     def _group(self, group: h5py.Group, path: str, ancestors: frozenset) -> None:
         for name in group:
+            _check_name(name, path, self.name)
+            self.where = f"/{path}/{name}" if path else f"/{name}"
             child_path = f"{path}/{variable_name(name)}" if path else variable_name(name)
             obj = self._resolve_link(group, name, child_path)
             if obj is None:
@@ -296,6 +299,16 @@ class Hdf5Scanner:
     def _corrupt(self, path: str, exc: Exception) -> ContainerError:
         return ContainerError(f"{self.name}: {'/' + path!r}: cannot read HDF5 metadata ({exc}); "
                               "the file may be corrupt or truncated")
+
+
+def _check_name(name: str | bytes, group: str, file: str) -> None:
+    """A name must be UTF-8 text: h5py hands out other bytes as bytes or with surrogates,
+    which no Zarr key or JSON document can hold."""
+    try:
+        name.encode("utf-8")
+    except (AttributeError, UnicodeEncodeError):
+        raise ContainerError(f"{file}: group {'/' + group!r}: member name {name!r} is not "
+                             "UTF-8 text; the file may be corrupt") from None
 
 
 def _node(

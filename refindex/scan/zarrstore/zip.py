@@ -29,8 +29,16 @@ def list_zip(fileobj: BinaryIO, size: int, source: Source, location: str,
         with zipfile.ZipFile(fileobj) as archive:
             infos = [info for info in archive.infolist() if not info.is_dir()]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
-            struct.error) as error:
+            NotImplementedError, IndexError, KeyError, struct.error) as error:
+        # zipfile parses a corrupt central directory into any of these.
         raise ContainerError(f"{location}: not a readable zip archive ({error})") from None
+    for info in infos:
+        # zipfile shifts offsets by any bytes before the archive: a corrupt central directory
+        # can put a member before the start of the file, or past its end.
+        if not 0 <= info.header_offset < size:
+            raise ContainerError(f"{location}: member {info.filename!r}: its local header "
+                                 f"would be at byte {info.header_offset}, outside the archive "
+                                 f"({size} bytes): the central directory is corrupt")
     for start in range(0, len(infos), _BATCH):
         batch = infos[start:start + _BATCH]
         spans = [(source_id, info.header_offset,
