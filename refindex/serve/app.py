@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import hdrs, web
 
-from refindex.errors import RefindexError
+from refindex.errors import RefindexError, SourcePolicyError
 from refindex.io import ReadOptions
 from refindex.serve.conditional import (
     GZIP_MIN_SIZE,
@@ -139,7 +139,12 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         return _unauthorised()
     try:
         return await _answer(request, state, dataset, target)
+    except SourcePolicyError as exc:
+        log.warning("%s/%s: %s", target.dataset, target.key, exc)
+        return _error(403, f"{target.dataset}/{target.key}: the sidecar names a source this "
+                           "server may not read")
     except RefindexError as exc:
+        # The message names sources and ranges: for the log, not for clients.
         log.warning("%s/%s: %s", target.dataset, target.key, exc)
         return _error(502, f"{target.dataset}/{target.key}: the source could not be read")
 
