@@ -40,8 +40,8 @@ def add_parser(commands) -> None:
                         help="origin browsers may read from (repeatable; default any)")
     parser.add_argument("--max-in-flight", type=int,
                         help="requests answered at once; more get 503 (default 256)")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="log every request (the access log) to stderr")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no access log (one line per request on stderr), only warnings")
     add_read_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -49,7 +49,7 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from refindex.serve import serve_forever
 
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
     config = config_from(args)
     serve_forever(config, read_options_from(args))

@@ -85,8 +85,11 @@ async def _observe(request: web.Request, handler) -> web.StreamResponse:
         response = await handler(request)
     except web.HTTPException as exc:
         response = exc
-    response.headers.update(cors_headers(request.headers.get(hdrs.ORIGIN),
-                                         state.config.cors_origins))
+    for name, value in cors_headers(request.headers.get(hdrs.ORIGIN),
+                                    state.config.cors_origins).items():
+        if name == "Vary" and "Vary" in response.headers:
+            value = f"{response.headers['Vary']}, {value}"
+        response.headers[name] = value
     sent = (response.content_length or 0) if request.method != "HEAD" else 0
     state.metrics.observe(response.status, time.perf_counter() - started, sent)
     return response

@@ -22,6 +22,7 @@ import numcodecs
 import numpy as np
 
 from refindex.assemble import codec_for
+from refindex.errors import RefindexError
 
 STANDARD_COMPRESSORS = frozenset({"zlib", "gzip", "blosc", "zstd", "lz4"})
 TARGETS = {
@@ -31,6 +32,10 @@ TARGETS = {
     "blosc": {"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1},
 }
 """The codec each transcoding mode encodes with (``auto`` uses gzip: every reader has it)."""
+
+
+class TranscodeError(RefindexError):
+    """A stored chunk could not be decoded (or re-encoded) as its array's codecs say."""
 
 
 @dataclass(frozen=True)
@@ -102,13 +107,12 @@ class Transcoder:
         self._running[key] = future
         try:
             result = await asyncio.shield(future)
+        except Exception as exc:  # a codec's own error: corrupt or mislabelled source bytes
+            raise TranscodeError(f"{key}: cannot re-encode the chunk: {exc}") from exc
         finally:
             self._running.pop(key, None)
         self.cache.put(key, result)
         return result
-
-    def cached(self, key: Hashable) -> bytes | None:
-        return self.cache.get(key)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

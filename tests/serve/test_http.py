@@ -12,10 +12,12 @@ from dataclasses import dataclass
 import h5py
 import pytest
 
+import refindex
 from refindex.io import ReadOptions
-from refindex.serve import BackgroundServer
+from refindex.serve import BackgroundServer, DatasetConfig
 from refindex.serve.app import STATE
 from refindex.serve.config import make_config
+from refindex.sidecar import write_index
 from tests.serve.conftest import dataset, serving
 
 
@@ -224,3 +226,23 @@ def test_health_and_metrics(server):
                      "refindex_upstream_bytes_fetched_total", "refindex_upstream_merged_total",
                      "refindex_transcode_cache_hits_total"):
         assert expected in text, expected
+
+
+def test_a_chunk_that_does_not_decode_is_502_not_a_traceback(files, tmp_path):
+    index = refindex.scan(files["standard"].source).index
+    table = index.arrays["shuffle_gzip"].chunks
+    ref = table.get(0)
+    table.set(0, ref.source, 0, ref.length)  # the file's superblock, not a zlib stream
+    write_index(index, tmp_path / "broken.refs.json")
+    with serving(DatasetConfig("broken", str(tmp_path / "broken.refs.json"))) as running:
+        answer = ask(running, "/broken/shuffle_gzip/0.0")
+        assert answer.status == 502 and b"Traceback" not in answer.body
+        assert ask(running, "/broken/shuffle_gzip/0.1").status == 200
+
+
+def test_vary_names_both_encoding_and_origin(files):
+    with serving(dataset("standard", files["standard"]),
+                 cors_origins=("https://ok.example",)) as running:
+        answer = ask(running, "/standard/.zmetadata", Origin="https://ok.example",
+                     Accept_Encoding="gzip")
+        assert answer.headers["Vary"] == "Accept-Encoding, Origin"
