@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 
 from refindex.commands.read_arguments import add_read_arguments, read_options_from
 from refindex.serve.config import (
@@ -35,10 +36,12 @@ def add_parser(commands) -> None:
                              "gzip), raw/gzip/zstd/blosc (every array), off (never)")
     parser.add_argument("--zarr-format", choices=("2", "3", "both"), default="2",
                         help="metadata served: Zarr v2 keys, a v3 zarr.json view, or both")
-    parser.add_argument("--token", help="bearer token every request must send")
+    parser.add_argument("--token", default=os.environ.get("REFINDEX_SERVE_TOKEN"),
+                        help="bearer token every request must send (default: the "
+                             "REFINDEX_SERVE_TOKEN variable, which keeps it out of ps)")
     parser.add_argument("--cors-origin", action="append", metavar="ORIGIN",
                         help="origin browsers may read from (repeatable; default any)")
-    parser.add_argument("--max-in-flight", type=int,
+    parser.add_argument("--max-in-flight", type=int, metavar="N",
                         help="requests answered at once; more get 503 (default 256)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no access log (one line per request on stderr), only warnings")
