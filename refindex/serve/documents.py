@@ -63,12 +63,34 @@ def _v3_documents(v2: dict[str, dict], name: str) -> dict[str, dict]:
     if problems:
         raise ServeConfigError(
             f"dataset {name!r} cannot be served as Zarr v3: " + "; ".join(problems[:20])
-            + " (serve it as v2, or set transcode to gzip, zstd, blosc or raw)")
+            + " (serve it as v2; for codecs, transcode to gzip, zstd, blosc or raw)")
+    if V3_METADATA in documents:
+        documents[V3_METADATA] = _consolidated(documents)
     return documents
+
+
+def _consolidated(documents: dict[str, dict]) -> dict:
+    """The root ``zarr.json`` with every other node's document inline (zarr-python's
+    consolidated metadata), so that v3 readers open the hierarchy in one request."""
+    members = {}
+    for key, document in documents.items():
+        path = key[: -len(V3_METADATA)].rstrip("/")
+        if not path:
+            continue
+        if document["node_type"] == "group":
+            document = {**document, "consolidated_metadata": _inline({})}
+        members[path] = document
+    return {**documents[V3_METADATA], "consolidated_metadata": _inline(members)}
+
+
+def _inline(metadata: dict) -> dict:
+    return {"kind": "inline", "must_understand": False, "metadata": metadata}
 
 
 def v3_array(zarray: dict, attributes: dict) -> dict | str:
     """The v3 ``zarr.json`` of an array with v2 metadata ``zarray``, or why there is none."""
+    if _is_utf8_strings(zarray):
+        return _v3_strings(zarray, attributes)
     try:
         dtype = np.dtype(zarray["dtype"]) if isinstance(zarray["dtype"], str) else None
     except TypeError:
@@ -80,22 +102,50 @@ def v3_array(zarray: dict, attributes: dict) -> dict | str:
     compressor = _v3_compressor(zarray.get("compressor"), dtype.itemsize)
     if isinstance(compressor, str):
         return compressor
-    ndim = len(zarray["shape"])
-    codecs = []
-    if (zarray.get("order") or "C") == "F" and ndim > 1:
-        codecs.append({"name": "transpose", "configuration": {"order": list(range(ndim))[::-1]}})
+    codecs = _transposed(zarray)
     endian = "big" if dtype.byteorder == ">" else "little"
     codecs.append({"name": "bytes", "configuration": {"endian": endian}}
                   if dtype.itemsize > 1 else {"name": "bytes"})
     codecs.extend(compressor)
+    return _array_document(zarray, attributes, _v3_type(dtype),
+                           _v3_fill(zarray.get("fill_value"), dtype), codecs)
+
+
+def _is_utf8_strings(zarray: dict) -> bool:
+    filters = zarray.get("filters") or []
+    return (zarray.get("dtype") == "|O" and len(filters) == 1
+            and filters[0].get("id") == "vlen-utf8")
+
+
+def _v3_strings(zarray: dict, attributes: dict) -> dict | str:
+    """Variable-length UTF-8 strings: zarr-python's ``string`` type and ``vlen-utf8`` codec,
+    whose bytes are numcodecs' VLenUTF8 (the v2 filter) exactly."""
+    compressor = _v3_compressor(zarray.get("compressor"), 1)
+    if isinstance(compressor, str):
+        return compressor
+    codecs = [*_transposed(zarray), {"name": "vlen-utf8", "configuration": {}}, *compressor]
+    fill = zarray.get("fill_value")
+    return _array_document(zarray, attributes, "string", fill if isinstance(fill, str) else "",
+                           codecs)
+
+
+def _transposed(zarray: dict) -> list[dict]:
+    ndim = len(zarray["shape"])
+    if (zarray.get("order") or "C") == "F" and ndim > 1:
+        return [{"name": "transpose", "configuration": {"order": list(range(ndim))[::-1]}}]
+    return []
+
+
+def _array_document(zarray: dict, attributes: dict, data_type: str, fill_value,
+                    codecs: list[dict]) -> dict:
+    ndim = len(zarray["shape"])
     document = {
         "zarr_format": 3, "node_type": "array", "shape": zarray["shape"],
-        "data_type": _v3_type(dtype),
+        "data_type": data_type,
         "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": zarray["chunks"]}},
         "chunk_key_encoding": {"name": "v2", "configuration": {
             "separator": zarray.get("dimension_separator") or "."}},
-        "fill_value": _v3_fill(zarray.get("fill_value"), dtype),
-        "codecs": codecs, "attributes": attributes,
+        "fill_value": fill_value, "codecs": codecs, "attributes": attributes,
     }
     names = attributes.get("_ARRAY_DIMENSIONS")
     if isinstance(names, list) and len(names) == ndim and all(isinstance(n, str) for n in names):

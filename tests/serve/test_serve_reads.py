@@ -114,3 +114,13 @@ def test_a_sidecar_on_s3_is_served(files, s3_env, s3_bucket, tmp_path):
     s3_env.upload(local, s3_bucket, "standard.refs.json")
     with serving(refindex.serve.DatasetConfig("remote", sidecar_url)) as server:
         assert_reads_like_h5py(open_served(server, "remote"), files["standard"].source, "s3")
+
+
+def test_the_v3_root_holds_every_node_so_one_request_opens_the_hierarchy(files):
+    with serving(dataset("nc", files["netcdf4"], transcode="gzip",
+                         zarr_formats=(3,))) as server:
+        group = open_served(server, "nc", zarr_format=3)
+        members = group.metadata.consolidated_metadata.metadata
+        assert {"temp", "station", "forecast"} <= set(members)
+        assert "skill" in members["forecast"].consolidated_metadata.metadata
+        assert_reads_like_h5py(group, files["netcdf4"].source, "v3 consolidated")
