@@ -1,0 +1,102 @@
+"""A real browser reads arrays from ``refindex serve``: headless Chromium opens a page served
+from another origin (so CORS is exercised), the page reads arrays with zarrita, and the
+values equal h5py's — a gzip (zlib) array served as stored, and HDF5 filter pipelines
+(shuffle + deflate, lzf, scale-offset, blosc) re-encoded for the browser.
+
+Needs ``bash tests/serve/browser/install.sh`` (Debian's chromium, zarrita from npm); skipped,
+saying so, without it."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import http.server
+import json
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import h5py
+import numpy as np
+import pytest
+
+from tests.serve.conftest import dataset, serving
+
+BROWSER_DIR = Path(__file__).parent / "browser"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BUNDLE = BROWSER_DIR / "zarrita.bundle.js"
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or not BUNDLE.exists(),
+    reason="needs chromium and zarrita: run tests/serve/browser/install.sh")
+
+ARRAYS = {"standard": ("gzip", "shuffle_gzip", "zstd", "blosc_lz4", "plain"),
+          "filters": ("lzf_mixed", "scaleoffset_float", "shuffle_gzip_fletcher", "nbit")}
+
+
+@pytest.fixture(scope="module")
+def page_origin() -> Iterator[str]:
+    """``tests/serve/browser/`` served on its own port: the page's origin, not the data's."""
+    handler = functools.partial(_QuietHandler, directory=str(BROWSER_DIR))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".js": "text/javascript"}
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def read_in_browser(page_origin: str, urls: list[str], tmp_path: Path) -> dict:
+    """What the page read of ``urls`` (each an array's URL), by URL."""
+    page = f"{page_origin}/read.html?arrays={quote('|'.join(urls), safe='')}"
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=30000",
+         "--dump-dom", page],
+        capture_output=True, text=True, timeout=120)
+    found = re.search(r'<pre id="result">(.*?)</pre>', result.stdout, re.S)
+    assert found, f"no result in the page; chromium said: {result.stderr[-2000:]}"
+    text = html.unescape(found.group(1))
+    assert text != "pending", f"the page did not finish: {result.stderr[-2000:]}"
+    values = json.loads(text)
+    assert "error" not in values, values["error"]
+    return values
+
+
+def test_zarrita_in_chromium_reads_raw_and_transcoded_arrays_exactly(files, page_origin,
+                                                                      tmp_path):
+    with serving(dataset("standard", files["standard"]),
+                 dataset("filters", files["filters"])) as server:
+        urls = {f"{server.url}/{name}/{array}": (name, array)
+                for name, arrays in ARRAYS.items() for array in arrays}
+        values = read_in_browser(page_origin, list(urls), tmp_path)
+    for url, (name, array) in urls.items():
+        with h5py.File(files[name].source) as f:
+            expected = f[array][...]
+        got = values[url]
+        assert got["shape"] == list(expected.shape), url
+        native = expected.astype(expected.dtype.newbyteorder("="))
+        actual = np.frombuffer(base64.b64decode(got["data"]), native.dtype)
+        assert actual.tobytes() == native.tobytes(), f"{url}: values differ"
+
+
+def test_without_cors_headers_the_browser_may_not_read(files, page_origin, tmp_path):
+    with serving(dataset("standard", files["standard"]), cors_origins=()) as server:
+        with pytest.raises(AssertionError, match="Failed to fetch"):
+            read_in_browser(page_origin, [f"{server.url}/standard/gzip"], tmp_path)
