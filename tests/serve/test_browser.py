@@ -97,6 +97,6 @@ def test_zarrita_in_chromium_reads_raw_and_transcoded_arrays_exactly(files, page
 
 
 def test_without_cors_headers_the_browser_may_not_read(files, page_origin, tmp_path):
-    with serving(dataset("standard", files["standard"]), cors_origins=()) as server:
-        with pytest.raises(AssertionError, match="Failed to fetch"):
-            read_in_browser(page_origin, [f"{server.url}/standard/gzip"], tmp_path)
+    with (serving(dataset("standard", files["standard"]), cors_origins=()) as server,
+          pytest.raises(AssertionError, match="Failed to fetch")):
+        read_in_browser(page_origin, [f"{server.url}/standard/gzip"], tmp_path)
