@@ -12,6 +12,7 @@ served as the compressor: the same bytes, said the way every reader understands.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -127,6 +128,10 @@ def transcode(plan: ArrayPlan, data: bytes) -> bytes:
     compressor = plan.served.get("compressor")
     if compressor is None:
         return raw
+    if compressor["id"] == "gzip":
+        # numcodecs stamps the time into the gzip header: the same chunk would differ between
+        # encodings, and its ETag (strong: the same bytes) would lie.
+        return gzip.compress(raw, compresslevel=compressor.get("level", 1), mtime=0)
     return bytes(numcodecs.get_codec(dict(compressor)).encode(raw))
 
 
