@@ -43,6 +43,9 @@ def add_parser(commands) -> None:
                         help="origin browsers may read from (repeatable; default any)")
     parser.add_argument("--max-in-flight", type=int, metavar="N",
                         help="requests answered at once; more get 503 (default 256)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="processes serving the port, each with its own engine and caches "
+                             "(default 1)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no access log (one line per request on stderr), only warnings")
     add_read_arguments(parser)
@@ -64,7 +67,7 @@ def config_from(args: argparse.Namespace):
     formats = {"2": (2,), "3": (3,), "both": (2, 3)}[args.zarr_format]
     datasets = [_dataset(text, args.transcode, formats) for text in args.sidecar]
     options = {"host": args.host, "port": args.port, "token": args.token,
-               "max_in_flight": args.max_in_flight,
+               "max_in_flight": args.max_in_flight, "workers": args.workers,
                "cors_origins": tuple(args.cors_origin) if args.cors_origin else None}
     options = {k: v for k, v in options.items() if v is not None}
     if args.config:

@@ -76,6 +76,8 @@ class ServeConfig:
     """Bytes of re-encoded chunks kept (LRU)."""
     cache_max_age: int = 3600
     """``Cache-Control: max-age`` of data and metadata (a changed source is caught by ETags)."""
+    workers: int = 1
+    """Processes serving the port (``SO_REUSEPORT``), each with its own engine and caches."""
     max_line_size: int = 8190
     max_field_size: int = 8190
     """Longest request line and header (bytes); longer ones are answered 400/431."""
@@ -88,8 +90,9 @@ class ServeConfig:
         if duplicates:
             raise ServeConfigError(f"dataset names used twice: {', '.join(duplicates)} (give "
                                    "each sidecar its own name in the configuration file)")
-        if self.max_in_flight < 1 or self.transcode_threads < 1:
-            raise ServeConfigError("max_in_flight and transcode_threads must be at least 1")
+        if min(self.max_in_flight, self.transcode_threads, self.workers) < 1:
+            raise ServeConfigError("max_in_flight, transcode_threads and workers must be at "
+                                   "least 1")
 
     def dataset(self, name: str) -> DatasetConfig | None:
         return next((d for d in self.datasets if d.name == name), None)

@@ -22,13 +22,20 @@ SHUTDOWN_TIMEOUT = 10.0
 def serve_forever(config: ServeConfig, read_options: ReadOptions | None = None,
                   announce=print) -> None:
     """Serve ``config`` on its host and port until SIGINT or SIGTERM, then finish the
-    requests being answered (up to ``SHUTDOWN_TIMEOUT``) and close the engines."""
-    app = build_app(config, read_options)
+    requests being answered (up to ``SHUTDOWN_TIMEOUT``) and close the engines; from
+    ``config.workers`` processes when more than one (``refindex.serve.workers``)."""
     names = ", ".join(f"/{d.name}/" for d in config.datasets)
-    web.run_app(app, host=config.host, port=config.port, access_log=ACCESS_LOG,
-                access_log_format=ACCESS_FORMAT, shutdown_timeout=SHUTDOWN_TIMEOUT,
-                print=lambda _: announce(f"refindex serve: {names} on "
-                                         f"http://{config.host}:{config.port}"))
+    address = f"refindex serve: {names} on http://{config.host}:{config.port}"
+    run_options = {"access_log": ACCESS_LOG, "access_log_format": ACCESS_FORMAT,
+                   "shutdown_timeout": SHUTDOWN_TIMEOUT}
+    if config.workers > 1:
+        from refindex.serve.workers import serve_with_workers
+
+        serve_with_workers(config, read_options,
+                           lambda workers: announce(f"{address} ({workers})"), run_options)
+        return
+    web.run_app(build_app(config, read_options), host=config.host, port=config.port,
+                print=lambda _: announce(address), **run_options)
 
 
 class BackgroundServer:

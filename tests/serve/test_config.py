@@ -85,20 +85,25 @@ def test_serve_without_sidecars_is_an_error_not_a_traceback(capsys):
     assert "name at least one sidecar" in capsys.readouterr().err
 
 
-def test_the_command_serves_until_sigterm_then_stops_cleanly(files):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_command_serves_until_sigterm_then_stops_cleanly(files, workers):
     (port,) = free_ports(1)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-m", "refindex.cli", "serve", str(files["standard"].sidecar),
-         "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
+         "--port", str(port), "--workers", str(workers)], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         body = _get_when_up(f"http://127.0.0.1:{port}/standard/.zgroup", process)
         assert b"zarr_format" in body
+        for _ in range(8):  # new connections, spread over the workers
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/standard/zstd/0.0") as answer:
+                assert answer.status == 200
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=20)
+        out, err = process.communicate(timeout=30)
         assert process.returncode == 0, err.decode()
         assert b"/standard/ on http://127.0.0.1:" in out
+        assert (b"2 workers" in out) == (workers == 2)
     finally:
         if process.poll() is None:
             process.kill()
