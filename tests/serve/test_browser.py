@@ -3,8 +3,11 @@ from another origin (so CORS is exercised), the page reads arrays with zarrita, 
 values equal h5py's — a gzip (zlib) array served as stored, and HDF5 filter pipelines
 (shuffle + deflate, lzf, scale-offset, blosc) re-encoded for the browser.
 
-Needs ``bash tests/serve/browser/install.sh`` (Debian's chromium, zarrita from npm); skipped,
-saying so, without it."""
+Neuroglancer (the client the PyPI package ships) opens served arrays too and fetches every
+chunk in view; its screenshot is kept as an artifact.
+
+Needs ``bash tests/serve/browser/install.sh`` (Debian's chromium, zarrita from npm,
+neuroglancer's client from PyPI); skipped, saying so, without it."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import functools
 import html
 import http.server
 import json
+import logging
+import os
 import re
 import shutil
 import subprocess
@@ -25,6 +30,7 @@ import h5py
 import numpy as np
 import pytest
 
+from refindex.serve.app import STATE
 from tests.serve.conftest import dataset, serving
 
 BROWSER_DIR = Path(__file__).parent / "browser"
@@ -100,3 +106,68 @@ def test_without_cors_headers_the_browser_may_not_read(files, page_origin, tmp_p
     with (serving(dataset("standard", files["standard"]), cors_origins=()) as server,
           pytest.raises(AssertionError, match="Failed to fetch")):
         read_in_browser(page_origin, [f"{server.url}/standard/gzip"], tmp_path)
+
+
+NEUROGLANCER = BROWSER_DIR / "neuroglancer" / "v" / "refindex" / "index.html"
+VIEWED = {"standard": "gzip", "filters": "shuffle_gzip"}  # zlib as stored; re-encoded gzip
+
+
+class _Requests(logging.Handler):
+    """The (path, status) of every request the server's access log records."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seen: list[tuple[str, int]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = re.search(r'"[A-Z]+ (\S+) HTTP/[\d.]+" (\d{3})', record.getMessage())
+        if found:
+            self.seen.append((found.group(1), int(found.group(2))))
+
+
+@pytest.fixture
+def access_log() -> Iterator[_Requests]:
+    logger = logging.getLogger("refindex.serve.access")
+    handler, level = _Requests(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@pytest.mark.skipif(not NEUROGLANCER.exists(),
+                    reason="needs neuroglancer's client: run tests/serve/browser/install.sh")
+def test_neuroglancer_requests_and_renders_every_chunk(files, page_origin, access_log,
+                                                      tmp_path):
+    """Neuroglancer (its zarr2:// source) opens a raw and a re-encoded array and fetches
+    every chunk in view, each answered 200. The screenshot is kept for people to look at:
+    in $REFINDEX_TEST_ARTIFACTS when set, else in the test's temporary directory."""
+    artifacts = Path(os.environ.get("REFINDEX_TEST_ARTIFACTS") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    screenshot = artifacts / "neuroglancer.png"
+    with serving(dataset("standard", files["standard"]),
+                 dataset("filters", files["filters"])) as server:
+        layers = [{"type": "image", "name": f"{name}/{array}",
+                   "source": f"zarr2://{server.url}/{name}/{array}"}
+                  for name, array in VIEWED.items()]
+        state = quote(json.dumps({"layers": layers, "layout": "xy", "crossSectionScale": 0.1}),
+                      safe="")
+        subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--use-angle=swiftshader",
+             "--enable-unsafe-swiftshader", "--no-first-run", "--window-size=1000,700",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=20000",
+             f"--screenshot={screenshot}", f"{page_origin}/neuroglancer/v/refindex/#!{state}"],
+            capture_output=True, timeout=120, check=True)
+        indexes = {name: server.app[STATE].datasets[name].index for name in VIEWED}
+    answered = dict(access_log.seen)
+    for name, array in VIEWED.items():
+        keys = [key for key, _ in indexes[name].arrays[array].present_keys()]
+        assert keys
+        for key in keys:
+            assert answered.get(f"/{name}/{key}") == 200, f"{name}/{key}: not read"
+    assert not [seen for seen in access_log.seen if seen[1] >= 500]
+    # A blank canvas compresses to a few KB; one showing the arrays does not.
+    assert screenshot.stat().st_size > 8000, f"{screenshot}: nothing rendered?"
