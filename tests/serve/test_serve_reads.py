@@ -124,3 +124,14 @@ def test_the_v3_root_holds_every_node_so_one_request_opens_the_hierarchy(files):
         assert {"temp", "station", "forecast"} <= set(members)
         assert "skill" in members["forecast"].consolidated_metadata.metadata
         assert_reads_like_h5py(group, files["netcdf4"].source, "v3 consolidated")
+
+
+@pytest.mark.parametrize(("format", "layout", "name"), [
+    ("kerchunk", "file", "standard.json"), ("native", "directory", "standard.refs")])
+def test_kerchunk_and_directory_sidecars_are_served(files, tmp_path, format, layout, name):
+    index = refindex.scan(files["standard"].source).index
+    sidecar = tmp_path / name
+    refindex.sidecar.write_index(index, sidecar, format, layout=layout, part_size=2)
+    with serving(refindex.serve.DatasetConfig("standard", str(sidecar))) as server:
+        assert_reads_like_h5py(open_served(server, "standard"), files["standard"].source,
+                               f"{format} {layout}")
