@@ -109,9 +109,12 @@ def open_datasets(config: ServeConfig, read_options: ReadOptions | None,
     """Every dataset of ``config``, its sidecar loaded (raises the sidecar's RefindexError
     naming it), all reading through as few engines as their options allow (one, unless
     local and remote sidecars are served together: see ``refindex.store.sharing``)."""
-    datasets = {}
+    datasets, stores = {}, {}
     for dataset in config.datasets:
-        store = open_store(dataset.sidecar, read_options)
+        # One sidecar served under two names (raw and re-encoded, say) is loaded once.
+        store = stores.get(dataset.sidecar)
+        if store is None:
+            store = stores[dataset.sidecar] = open_store(dataset.sidecar, read_options)
         datasets[dataset.name] = ServedDataset(dataset, store, transcoder)
     share_engine([d.store for d in datasets.values()])
     return datasets

@@ -47,3 +47,15 @@ def test_a_transcoded_chunk_is_encoded_once(files):
         assert first == second
         cache = server.app[STATE].transcoder.cache
         assert cache.hits >= 1 and cache.size > 0
+
+
+def test_one_sidecar_under_two_names_is_loaded_once_and_served_two_ways(files):
+    with serving(dataset("raw", files["filters"], transcode="off"),
+                 dataset("browser", files["filters"], transcode="auto")) as server:
+        served = server.app[STATE].datasets
+        assert served["raw"].store is served["browser"].store
+        assert served["raw"].plans["lzf_mixed"].served["filters"][0]["id"] == "refindex.lzf"
+        assert served["browser"].plans["lzf_mixed"].served["compressor"]["id"] == "gzip"
+        raw, browser = get_all([f"{server.url}/raw/lzf_mixed/0.0",
+                                f"{server.url}/browser/lzf_mixed/0.0"])
+        assert raw != browser
