@@ -85,6 +85,9 @@ async def _observe(request: web.Request, handler) -> web.StreamResponse:
         response = await handler(request)
     except web.HTTPException as exc:
         response = exc
+    except Exception:  # a bug of ours: logged with its traceback, answered without
+        log.exception("%s %s", request.method, request.raw_path[:200])
+        response = _error(500, "internal error (see the server's log)")
     for name, value in cors_headers(request.headers.get(hdrs.ORIGIN),
                                     state.config.cors_origins).items():
         if name == "Vary" and "Vary" in response.headers:
