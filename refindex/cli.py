@@ -26,6 +26,7 @@ refindex makes a few large HDF5 / NetCDF4 files read like a fast, native Zarr st
   refindex convert ocean.refs.json k.json --format kerchunk  # for kerchunk/fsspec users
   refindex pack brain.zarr -o packed/ --upload s3://bucket/brain/  # few large tars + sidecar
   refindex upload big.h5 --to s3://bucket/data/          # parallel multipart upload
+  refindex serve ocean.refs.json --port 8000             # a Zarr store over HTTP, for all
   refindex demo                                          # the whole round trip, offline
 
 Then: xr.open_dataset("ocean.refs.json", engine="refindex"), or

@@ -15,6 +15,7 @@ SUMMARIES = {
                "parquet",
     "pack": "pack a Zarr store into a few large tar files",
     "upload": "upload files in parallel multipart parts",
+    "serve": "serve sidecars as Zarr stores over HTTP (for browsers, viewers, ...)",
     "demo": "write a NetCDF4 file, serve it from an embedded S3 server, scan it remotely and "
             "read it back through xarray",
 }

@@ -1,7 +1,7 @@
 """Zarr v2 object dtypes for variable-length data nested in other types (see the
 ``refindex.objects`` codec): records with ``|O`` fields, and ``|O`` arrays whose object codec
 zarr-python does not know by name. Registered with the others by
-:func:`refindex.zarr_dtypes.register`."""
+:func:`refindex.store.zarr_dtypes.register`."""
 
 from __future__ import annotations
 
