@@ -349,7 +349,7 @@ class ArrayNode:
     def parse_chunk_name(self, name: str) -> tuple[int, ...] | None:
         """Grid coordinates of a chunk key relative to this array, or None if not a chunk key."""
         parts = name.split(self.separator)
-        if not all(p.isdigit() for p in parts):
+        if not all(p.isascii() and p.isdigit() for p in parts):  # not "²"
             return None
         coords = tuple(int(p) for p in parts)
         if not self.chunks.grid:

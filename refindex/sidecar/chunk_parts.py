@@ -162,7 +162,7 @@ def decode_inline(entries: object, source: np.ndarray, start: int,
         raise SidecarError(f"{where}: 'inline' must map flat positions to base64 bytes")
     inline = {}
     for key, text in entries.items():
-        flat = int(key) if isinstance(key, str) and key.isdigit() else -1
+        flat = int(key) if isinstance(key, str) and key.isascii() and key.isdigit() else -1
         if not start <= flat < start + source.size or source[flat - start] != INLINE:
             raise SidecarError(f"{where}: inline data for chunk {key!r}, which is not an "
                                "inline chunk of this part")

@@ -116,6 +116,13 @@ def test_absent_chunks_and_unknown_keys_are_none(store):
     assert run(store.get("no/such/key")) is None
 
 
+def test_keys_of_digits_other_than_ascii_are_no_chunk_keys(store):
+    # str.isdigit() accepts "²" and "٣", which int() refuses or reads as another number.
+    assert run(store.get("plain/².0")) is None
+    assert run(store.get("plain/٠.0")) is None
+    assert run(store.exists("plain/².0")) is False
+
+
 @pytest.mark.parametrize("byte_range, window", [
     (RangeByteRequest(16, 80), slice(16, 80)),
     (OffsetByteRequest(400), slice(400, None)),
