@@ -145,10 +145,16 @@ def scan_all(sources: Sequence[Source], options: ScanOptions, read_options: Read
 
     with contextlib.nullcontext(pool) if pool is not None else WorkerPool(
             min(jobs, len(sources))) as workers:
-        for batch, results in workers.run(_batches(sources, jobs), options, read_options):
-            if isinstance(results, BaseException):
-                results = [MemberResult(source, error=str(results)) for source in batch]
+        for batch, results, error in workers.run(_batches(sources, jobs), options,
+                                                 read_options,
+                                                 member_seconds=options.member_seconds):
             yield from results
+            if error is not None:
+                stuck, *rest = batch[len(results):]
+                yield MemberResult(stuck, error=str(error))
+                # Scanned again by the next run: nothing is known to be wrong with them.
+                yield from (MemberResult(source, error=f"not scanned: the worker stopped at "
+                                         f"{stuck.url}") for source in rest)
             if stop():
                 return
 

@@ -23,6 +23,12 @@ from collections.abc import Iterator, Sequence
 _HEADER = struct.Struct("<Q")
 
 
+def _start() -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "refindex.collection.workers"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
 def _send(stream, value) -> None:
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_HEADER.pack(len(data)) + data)
@@ -45,51 +51,79 @@ class WorkerPool:
     batch finishes (any order). ``close()`` (or leaving the ``with``) ends them."""
 
     def __init__(self, jobs: int) -> None:
-        self._processes = [subprocess.Popen(
-            [sys.executable, "-m", "refindex.collection.workers"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-            for _ in range(jobs)]
+        self._processes = [_start() for _ in range(jobs)]
         self._stopped = threading.Event()
 
-    def run(self, batches: Sequence[list], *args) -> Iterator[tuple[list, list | BaseException]]:
-        """``(batch, results)`` per batch, or ``(batch, error)`` if it could not be scanned
-        (its worker died; the other workers take the remaining batches)."""
+    def run(self, batches: Sequence[list], *args, member_seconds: float | None = None
+            ) -> Iterator[tuple[list, list, BaseException | None]]:
+        """``(batch, results, error)`` per batch: the results of its first members, in order
+        (all of them when ``error`` is None), and why the others have none — the worker died,
+        or spent more than ``member_seconds`` on one member and was stopped. A new worker
+        takes the place of one that died or was stopped."""
         todo: queue.Queue = queue.Queue()
         for batch in batches:
             todo.put(batch)
         done: queue.Queue = queue.Queue()
-        alive = [len(self._processes)]
-        lock = threading.Lock()
-        for process in self._processes:
-            threading.Thread(target=self._feed, args=(process, todo, done, args, alive, lock),
+        for slot in range(len(self._processes)):
+            threading.Thread(target=self._feed, args=(slot, todo, done, args, member_seconds),
                              daemon=True).start()
         for _ in range(len(batches)):
             yield done.get()
 
-    def _feed(self, process: subprocess.Popen, todo: queue.Queue, done: queue.Queue,
-              args: tuple, alive: list[int], lock: threading.Lock) -> None:
-        """Hand ``process`` batches until none is left; if it dies, fail its batch, and if it
-        was the last one alive, every batch left."""
+    def _feed(self, slot: int, todo: queue.Queue, done: queue.Queue, args: tuple,
+              member_seconds: float | None) -> None:
+        """Hand the worker in ``slot`` batches until none is left."""
         while not self._stopped.is_set():
             try:
                 batch = todo.get_nowait()
             except queue.Empty:
                 return
+            process = self._processes[slot]
+            results: list = []
+            error = self._scan(process, batch, args, member_seconds, results)
+            done.put((batch, results, error))
+            if error is None:
+                continue
+            with contextlib.suppress(OSError):
+                process.kill()
             try:
-                _send(process.stdin, (batch, args))
-                done.put((batch, _receive(process.stdout)))
-            except (OSError, EOFError, pickle.PickleError) as error:
-                done.put((batch, RuntimeError(f"the worker process died ({error!r}, exit "
-                                              f"code {process.poll()})")))
-                with lock:
-                    alive[0] -= 1
-                    last = alive[0] == 0
-                while last:
+                self._processes[slot] = _start()
+            except OSError as error:
+                while True:
                     try:
-                        done.put((todo.get_nowait(), RuntimeError("no worker process left")))
+                        done.put((todo.get_nowait(), [], RuntimeError(
+                            f"no worker process could be started ({error})")))
                     except queue.Empty:
-                        break
-                return
+                        return
+
+    @staticmethod
+    def _scan(process: subprocess.Popen, batch: list, args: tuple,
+              member_seconds: float | None, results: list) -> BaseException | None:
+        """Have ``process`` scan ``batch``, appending each member's result to ``results`` as it
+        comes; None when all came, else why the rest did not."""
+        try:
+            _send(process.stdin, (batch, args))
+        except OSError as error:
+            return RuntimeError(f"the worker process died ({error!r}, exit code "
+                                f"{process.poll()})")
+        while len(results) < len(batch):
+            # A scan stuck in C (libhdf5 looping on a damaged file) never returns to Python:
+            # only stopping its process ends it.
+            watchdog = threading.Timer(member_seconds, process.kill) if member_seconds else None
+            if watchdog:
+                watchdog.start()
+            try:
+                results.append(_receive(process.stdout))
+            except (OSError, EOFError, pickle.PickleError) as error:
+                if watchdog is not None and watchdog.finished.is_set():
+                    return RuntimeError(f"no result within {member_seconds:g} s: its worker "
+                                        "was stopped (a damaged file can make libhdf5 loop)")
+                return RuntimeError(f"the worker process died ({error!r}, exit code "
+                                    f"{process.poll()})")
+            finally:
+                if watchdog:
+                    watchdog.cancel()
+        return None
 
     def close(self) -> None:
         self._stopped.set()
@@ -110,8 +144,9 @@ class WorkerPool:
 
 
 def serve() -> None:
-    """The worker's loop: batches in on standard input, results out on standard output."""
-    from refindex.collection.scanning import scan_members
+    """The worker's loop: batches in on standard input, each member's result out on standard
+    output as soon as it is there."""
+    from refindex.collection.scanning import iter_members
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing printed by a scanner may corrupt the results
@@ -120,7 +155,8 @@ def serve() -> None:
             batch, args = _receive(stdin)
         except EOFError:
             return
-        _send(stdout, scan_members(batch, *args))
+        for result in iter_members(batch, *args):
+            _send(stdout, result)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,11 @@ def add_parser(commands) -> None:
                              "(tcp://host:8786)")
     parser.add_argument("--fail-fast", action="store_true",
                         help="stop at the first member that cannot be scanned")
+    parser.add_argument("--member-seconds", type=float, default=ScanOptions.member_seconds,
+                        metavar="SECONDS",
+                        help="stop a worker that spends longer on one member (reported as "
+                             "failed; a damaged file can make libhdf5 loop) (default "
+                             "%(default)s; 0: no limit)")
     parser.add_argument("--inline-coords", type=int, default=ScanOptions.inline_coords,
                         metavar="BYTES", help="copy dimension coordinates of up to this many "
                         "stored bytes into the sidecar (default %(default)s; 0: never)")
@@ -130,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
         return exit_codes.USAGE
     options = ScanOptions(url=args.url, max_inline=args.max_inline,
                           on_unsupported="error" if args.strict else "skip",
-                          inline_coords=args.inline_coords)
+                          inline_coords=args.inline_coords,
+                          member_seconds=args.member_seconds or None)
     read_options = read_options_from(args)
     if collection:
         from refindex.commands.collection import run_collection

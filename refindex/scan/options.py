@@ -12,6 +12,9 @@ DEFAULT_MAX_INLINE = 16 * 1024 * 1024
 #: bytes are copied into the sidecar: readers open them without a request, and combining
 #: collections orders members by them without reading every file again.
 DEFAULT_INLINE_COORDS = 64 * 1024
+#: Seconds a worker process may spend on one member of a collection: generous for a file of
+#: millions of chunks read over a slow link, finite for one on which libhdf5 never returns.
+DEFAULT_MEMBER_SECONDS = 900.0
 
 
 @dataclass(frozen=True)
@@ -25,14 +28,22 @@ class ScanOptions:
     (the default) leaves it out and records it in ``Index.left_out`` with the reason;
     ``"error"`` stops the scan with an ``UnsupportedFeatureError`` naming it.
     ``inline_coords``: bytes up to which the stored chunks of a dimension coordinate are
-    copied into the sidecar (0: never). ``file_size``: bytes, filled in by the scanner.
+    copied into the sidecar (0: never). ``member_seconds``: in a scan of many sources in
+    worker processes, seconds one member may take before its worker is stopped and the member
+    reported failed (a damaged file can make libhdf5 itself loop; None: no limit).
+    ``file_size``: bytes, filled in by the scanner.
     """
 
     url: str | None = None
     max_inline: int = DEFAULT_MAX_INLINE
     inline_coords: int = DEFAULT_INLINE_COORDS
     on_unsupported: Literal["error", "skip"] = "skip"
+    member_seconds: float | None = DEFAULT_MEMBER_SECONDS
     file_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.member_seconds is not None and not self.member_seconds > 0:
+            raise ValueError(f"member_seconds must be positive or None, not {self.member_seconds}")
 
     def replace(self, **changes) -> ScanOptions:
         return replace(self, **changes)

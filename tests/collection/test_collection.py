@@ -13,6 +13,7 @@ from refindex.collection.directory import LOG, MANIFEST, CollectionDirectory
 from refindex.combine import CombineOptions
 from refindex.errors import FetchError, SidecarError, SourceNotFoundError
 from refindex.io import ReadOptions
+from refindex.scan import ScanOptions
 from refindex.sidecar import load_index
 from tests.combine import ncfiles
 from tests.combine.test_combine import assert_same_dataset, reference
@@ -267,3 +268,16 @@ def test_members_on_s3_that_would_read_wrongly_are_refused(s3_env, s3_bucket, tm
     assert "scale_factor differs" in text and "b.nc" in text
     assert "codecs differ" in text and "c.nc" in text
     assert len(CollectionDirectory(tmp_path / "coll").load().members) == 3  # kept
+
+
+def test_a_member_that_never_finishes_stops_its_worker_and_the_others_are_kept(http_server,
+                                                                               tmp_path):
+    paths = ncfiles.daily(tmp_path / "daily", days=6, own_units=True)
+    slow = http_server.put("slow.nc", paths[0].read_bytes())
+    http_server.stall_seconds = 6  # its body comes long after the member's 2 s
+    patient = ReadOptions(retries=0, timeout=60, stall_timeout=60)
+    report = scan_collection([slow, *map(str, paths[1:])], tmp_path / "coll",
+                             options=ScanOptions(member_seconds=2), read_options=patient,
+                             jobs=2)
+    assert report.scanned == 5 and [f.url for f in report.failed] == [slow]
+    assert "no result within 2 s: its worker was stopped" in report.failed[0].error
