@@ -96,11 +96,16 @@ THROUGH_HDF5 = {"sz", "sz3"}
 def _run(script: str, *args) -> str:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("HDF5_PLUGIN_PATH", None)
-    result = subprocess.run(
-        [sys.executable, "-c", script, *map(str, args)],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-c", script, *map(str, args)],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+        )
+        # Two libhdf5 builds in one process (netCDF4's and h5py's) now and then crash inside
+        # HDF5 (SIGSEGV, seen once in a dozen runs); a second crash in a row is a failure.
+        if result.returncode >= 0:
+            break
+    assert result.returncode == 0, (result.returncode, result.stderr[-3000:])
     return result.stdout
 
 

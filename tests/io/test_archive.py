@@ -118,10 +118,12 @@ def test_reading_after_the_renewal_time_resolves_once_more(
 def test_reading_across_an_expiry_resolves_once_more(
     archive_server, archive_netrc, archived, payload, clock
 ):
-    archive_server.lifetime = 1
+    # Long enough that the first read finishes within it on a loaded machine (else that read
+    # is refused and resolves anew itself), short enough to wait out.
+    archive_server.lifetime = 3
     engine = ReadEngine(APART)
     assert engine.read_sync([RangeRequest(archived, 0, 10)]) == [payload[:10]]
-    time.sleep(2.1)  # the storage now refuses the URL ...
+    time.sleep(3.1)  # the storage now refuses the URL ...
     clock.shift = -5  # ... while our clock says it is still good: every read gets a 403
     archive_server.lifetime = 60  # the renewed URL outlives the reads, however slow the machine
     ranges = _spread_ranges(50)
