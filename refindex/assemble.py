@@ -24,6 +24,7 @@ from numcodecs.compat import ensure_ndarray_like
 
 from refindex.codecs.fast_zlib import fast_codecs
 from refindex.codecs.guarded import guarded_codecs
+from refindex.decode_pool import in_parallel
 from refindex.grid import ChunkGrid
 from refindex.index import ABSENT, INLINE, ArrayNode, ChunkRef, Index, Source
 from refindex.io.requests import RangeRequest
@@ -50,14 +51,17 @@ _codecs: dict[str, ChunkCodec] = {}
 _codecs_lock = threading.Lock()
 
 
-def codec_for(zarray: dict) -> ChunkCodec:
+def codec_for(zarray: dict, sized: bool = False, array: str = "") -> ChunkCodec:
     """The (shared) codec of arrays with this metadata: parsing it costs more than a decode
-    of a small chunk, and ten thousand members share a handful."""
+    of a small chunk, and ten thousand members share a handful. ``sized`` for arrays on a
+    regular grid: each chunk must decode to exactly ``chunks`` elements (bombs bounded);
+    ``array`` names the array in decoding errors."""
     key = ujson.dumps({k: v for k, v in zarray.items() if k != "shape"}, sort_keys=True)
+    key = f"{sized}:{array}:{key}"
     with _codecs_lock:
         codec = _codecs.get(key)
     if codec is None:
-        codec = ChunkCodec(zarray)
+        codec = ChunkCodec(zarray, sized, array)
         with _codecs_lock:
             if len(_codecs) > 1024:
                 _codecs.clear()
@@ -69,11 +73,13 @@ class ChunkCodec:
     """Decodes the stored bytes of an array's chunks: its Zarr v2 compressor and filters
     (last filter first), dtype and memory order, as zarr does; knows its fill value."""
 
-    def __init__(self, zarray: dict) -> None:
+    def __init__(self, zarray: dict, sized: bool = False, array: str = "") -> None:
         from zarr.core.metadata.v2 import ArrayV2Metadata
 
-        # Chunks of irregular grids decode to their stored shape, not ``chunks``: unsized.
-        served = guarded_codecs(fast_codecs(zarray), sized=False)
+        # Chunks of irregular grids decode to their stored shape, not ``chunks``: unsized
+        # (then no step's output is bounded). Regular grids store every chunk padded to
+        # ``chunks``, as zarr reads them: the same guards as the store serves zarr.
+        served = guarded_codecs(fast_codecs(zarray), array, sized=sized)
         self._compressor = _codec(served.get("compressor"))
         self._filters = [_codec(f) for f in served.get("filters") or ()]
         metadata = ArrayV2Metadata.from_dict({**zarray, "zarr_format": 2})
@@ -201,21 +207,31 @@ class RegionRead:
 
     def finish(self, fetched: list[bytes], out: np.ndarray | None = None) -> np.ndarray:
         """The region's elements, given the bytes of ``missing`` (in order); into ``out``
-        when given (filled with the fill value where no chunk lands)."""
+        when given (filled with the fill value where no chunk lands). Each chunk is decoded
+        and placed at once (no decoded chunk is kept beyond the cache), chunks in parallel
+        when they are many bytes (``refindex.decode_pool``)."""
         fetched_bytes = iter(fetched)
-        counts = self.grid.counts
-        for flat, ref in self.wanted.items():
-            data = ref.data if ref.source == INLINE else next(fetched_bytes)
-            coords = tuple(int(c) for c in np.unravel_index(flat, counts))
-            chunk = self.codec.decode(data, self.grid.stored_shape(coords))
-            if self.cache is not None:
-                self.cache.put((self.node.path, flat), chunk)
-            self.decoded[flat] = chunk
+        stored = {flat: ref.data if ref.source == INLINE else next(fetched_bytes)
+                  for flat, ref in self.wanted.items()}
         if out is None:
-            out = self.codec.filled(tuple(s.stop - s.start for s in self.region))
+            out = np.empty(tuple(s.stop - s.start for s in self.region), self.codec.dtype)
+        todo = []
         for piece in self.pieces:
+            data = stored.get(piece.flat)
+            if data is not None:
+                todo.append((piece, data))
+                continue
             chunk = self.decoded.get(piece.flat)
             out[piece.target] = self.codec.fill_value if chunk is None else chunk[piece.source]
+
+        def place(batch: list[tuple[Piece, bytes]]) -> None:
+            for piece, data in batch:
+                chunk = self.codec.decode(data, self.grid.stored_shape(piece.coords))
+                if self.cache is not None:
+                    self.cache.put((self.node.path, piece.flat), chunk)
+                out[piece.target] = chunk[piece.source]
+
+        in_parallel(place, todo, sum(len(data) for _, data in todo))
         return out
 
 
@@ -251,6 +267,14 @@ def read_arrays(wanted: list[tuple[Index, str]], engine) -> list[np.ndarray]:
         for (i, _), chunks in zip(missing, run_sync(fetch_all()), strict=True):
             data[i] = chunks
     return [read.finish(chunks) for read, chunks in zip(reads, data, strict=True)]
+
+
+def region_readable(node: ArrayNode) -> bool:
+    """Whether the region reader gives exactly what zarr gives for regular ``node``: chunks of
+    a fixed-size dtype (numbers, fixed-length strings, records), whose decoded bytes are the
+    values. Object arrays are built by zarr's object codecs: zarr reads them."""
+    dtype = node.zarray.get("dtype")
+    return not (isinstance(dtype, str) and dtype.endswith("O")) and not node.irregular
 
 
 def _whole(node: ArrayNode) -> tuple[slice, ...]:
