@@ -131,11 +131,13 @@ def pieces_of(grid: ChunkGrid, region: tuple[slice, ...]) -> list[Piece]:
                           slice(max(start, int(axis.edges[c])) - start,
                                 min(stop, int(axis.edges[c + 1])) - start))
                          for c in axis.overlapping(start, stop)])
-    counts = grid.counts
+    strides = [1] * len(per_axis)  # C order; plain arithmetic, per chunk of a large region
+    for axis in range(len(per_axis) - 2, -1, -1):
+        strides[axis] = strides[axis + 1] * grid.counts[axis + 1]
     pieces = []
     for combo in itertools.product(*per_axis):
         coords = tuple(c for c, _, _ in combo)
-        flat = int(np.ravel_multi_index(coords, counts)) if coords else 0
+        flat = sum(c * stride for c, stride in zip(coords, strides, strict=True))
         pieces.append(Piece(flat, coords, tuple(s for _, s, _ in combo),
                             tuple(t for _, _, t in combo)))
     return pieces
@@ -231,7 +233,9 @@ class RegionRead:
                     self.cache.put((self.node.path, piece.flat), chunk)
                 out[piece.target] = chunk[piece.source]
 
-        in_parallel(place, todo, sum(len(data) for _, data in todo))
+        chunk_bytes = int(np.prod(self.node.zarray["chunks"], dtype=np.int64)) \
+            * self.codec.dtype.itemsize
+        in_parallel(place, todo, sum(len(data) for _, data in todo), chunk_bytes)
         return out
 
 
