@@ -200,7 +200,9 @@ class RegionRead:
                 self.decoded[flat] = hit
             else:
                 self.wanted[flat] = ref
-        self.missing = [ref for ref in self.wanted.values() if ref.source != INLINE]
+        self.missing_flats = [flat for flat, ref in self.wanted.items() if ref.source != INLINE]
+        self.missing = [self.wanted[flat] for flat in self.missing_flats]
+        self._pieces = {piece.flat: piece for piece in self.pieces}
 
     @property
     def empty(self) -> bool:
@@ -209,22 +211,30 @@ class RegionRead:
 
     def finish(self, fetched: list[bytes], out: np.ndarray | None = None) -> np.ndarray:
         """The region's elements, given the bytes of ``missing`` (in order); into ``out``
-        when given (filled with the fill value where no chunk lands). Each chunk is decoded
-        and placed at once (no decoded chunk is kept beyond the cache), chunks in parallel
-        when they are many bytes (``refindex.decode_pool``)."""
-        fetched_bytes = iter(fetched)
-        stored = {flat: ref.data if ref.source == INLINE else next(fetched_bytes)
-                  for flat, ref in self.wanted.items()}
+        when given (filled with the fill value where no chunk lands)."""
+        out = self.start(out)
+        self.place(list(self.missing_flats), fetched, out)
+        return out
+
+    def start(self, out: np.ndarray | None = None) -> np.ndarray:
+        """``out`` (made when not given) with every chunk placed that needs no fetch: absent
+        ones as the fill value, cached and inline ones decoded."""
         if out is None:
             out = np.empty(tuple(s.stop - s.start for s in self.region), self.codec.dtype)
-        todo = []
+        inline = [flat for flat, ref in self.wanted.items() if ref.source == INLINE]
         for piece in self.pieces:
-            data = stored.get(piece.flat)
-            if data is not None:
-                todo.append((piece, data))
-                continue
-            chunk = self.decoded.get(piece.flat)
-            out[piece.target] = self.codec.fill_value if chunk is None else chunk[piece.source]
+            if piece.flat not in self.wanted:
+                chunk = self.decoded.get(piece.flat)
+                out[piece.target] = (self.codec.fill_value if chunk is None
+                                     else chunk[piece.source])
+        self.place(inline, [self.wanted[flat].data for flat in inline], out)
+        return out
+
+    def place(self, flats: list[int], stored: list[bytes], out: np.ndarray) -> None:
+        """Decode the chunks ``flats`` from their ``stored`` bytes into ``out``, each as soon
+        as it is decoded (none kept beyond the cache), in parallel when they are many bytes
+        (``refindex.decode_pool``)."""
+        todo = [(self._pieces[flat], data) for flat, data in zip(flats, stored, strict=True)]
 
         def place(batch: list[tuple[Piece, bytes]]) -> None:
             for piece, data in batch:
@@ -236,23 +246,58 @@ class RegionRead:
         chunk_bytes = int(np.prod(self.node.zarray["chunks"], dtype=np.int64)) \
             * self.codec.dtype.itemsize
         in_parallel(place, todo, sum(len(data) for _, data in todo), chunk_bytes)
-        return out
+
+    def batches(self, limit: int) -> list[tuple[list[int], list[ChunkRef]]]:
+        """``missing`` (and their flat indices) in runs of at most ``limit`` stored bytes
+        (at least one chunk each)."""
+        runs: list[tuple[list[int], list[ChunkRef]]] = []
+        size = 0
+        for flat, ref in zip(self.missing_flats, self.missing, strict=True):
+            length = max(ref.length, 0)  # whole-object references: length unknown
+            if not runs or size + length > limit:
+                runs.append(([], []))
+                size = 0
+            runs[-1][0].append(flat)
+            runs[-1][1].append(ref)
+            size += length
+        return runs
+
+
+# Stored bytes fetched at once by a region read: the next run is fetched while this one
+# decodes, so that at most two runs of compressed bytes are held beside the result.
+FETCH_RUN_BYTES = 32 * 1024 * 1024
 
 
 async def read_region(node: ArrayNode, region: tuple[slice, ...], fetch: Fetch,
                       cache: DecodedChunks | None = None, codec: ChunkCodec | None = None,
                       out: np.ndarray | None = None) -> np.ndarray | None:
     """The elements of ``node`` in ``region`` (a slice of steps 1 per axis), into ``out``
-    when given (see ``RegionRead.finish``); chunks are decoded off the event loop. None when
-    every chunk it overlaps is absent and no ``out`` was given (readers see the fill
+    when given (see ``RegionRead.finish``); chunks are decoded off the event loop, large
+    regions in runs of ``FETCH_RUN_BYTES``, each decoded while the next is fetched. None
+    when every chunk it overlaps is absent and no ``out`` was given (readers see the fill
     value)."""
     read = RegionRead(node, region, cache, codec)
     if out is None and read.empty:
         return None
-    fetched = await fetch(read.missing) if read.missing else []
-    if len(read.wanted) > 1:
-        return await asyncio.to_thread(read.finish, fetched, out)
-    return read.finish(fetched, out)
+    runs = read.batches(FETCH_RUN_BYTES)
+    if len(runs) <= 1:
+        fetched = await fetch(read.missing) if read.missing else []
+        if len(read.wanted) > 1:
+            return await asyncio.to_thread(read.finish, fetched, out)
+        return read.finish(fetched, out)
+    out = await asyncio.to_thread(read.start, out)
+    pending = asyncio.ensure_future(fetch(runs[0][1]))
+    try:
+        for i, (flats, _) in enumerate(runs):
+            stored = await pending
+            if i + 1 < len(runs):
+                pending = asyncio.ensure_future(fetch(runs[i + 1][1]))
+            await asyncio.to_thread(read.place, flats, stored, out)
+            del stored
+    finally:
+        if not pending.done():
+            pending.cancel()
+    return out
 
 
 def read_arrays(wanted: list[tuple[Index, str]], engine) -> list[np.ndarray]:

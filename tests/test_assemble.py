@@ -15,7 +15,7 @@ import zarr
 from kerchunk.hdf import SingleHdf5ToZarr
 
 import refindex
-from refindex import decode_pool
+from refindex import assemble, decode_pool
 from refindex.assemble import codec_for
 from refindex.cli import main
 from refindex.errors import ChunkDecodeError
@@ -172,7 +172,9 @@ def test_dask_reads_each_chunk_through_the_region_reader(h5):
         assert ds["sparse"].values.tobytes() == _h5(h5, "sparse").tobytes()
 
 
-def test_large_regions_decode_on_every_core_exactly(h5, monkeypatch):
+@pytest.mark.parametrize("run_bytes", [1, 20_000, 1 << 30])
+def test_large_regions_decode_on_every_core_exactly(h5, monkeypatch, run_bytes):
+    monkeypatch.setattr(assemble, "FETCH_RUN_BYTES", run_bytes)  # fetched run by run
     monkeypatch.setattr(decode_pool, "PARALLEL_BYTES", 1)
     monkeypatch.setattr(decode_pool, "PARALLEL_CHUNK_BYTES", 1)
     monkeypatch.setattr(decode_pool, "workers", lambda: 2)
@@ -198,6 +200,7 @@ def corrupt(h5, tmp_path):
 
 @pytest.mark.parametrize("parallel", [False, True])
 def test_a_chunk_that_does_not_decode_is_a_chunk_decode_error(corrupt, monkeypatch, parallel):
+    monkeypatch.setattr(assemble, "FETCH_RUN_BYTES", 10_000)  # the bad chunk in a middle run
     if parallel:
         monkeypatch.setattr(decode_pool, "PARALLEL_BYTES", 1)
         monkeypatch.setattr(decode_pool, "PARALLEL_CHUNK_BYTES", 1)
