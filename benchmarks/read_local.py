@@ -20,6 +20,7 @@ bit for bit. The 2-core machine may be shared: compare tools within one run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -64,10 +65,10 @@ def read(tool: str, path: str, sidecar: str, kerchunk: str, variable: str, index
     if tool == "refindex":
         import xarray as xr
 
-        try:  # xarray imports dask.array on a variable's first indexing (0.3-0.5 s): before
-            import dask.array  # noqa: F401 - the clock, it is no cost of the read
-        except ImportError:
-            pass
+        # xarray imports dask.array on a variable's first indexing (0.3-0.5 s): before the
+        # clock, it is no cost of the read
+        with contextlib.suppress(ImportError):
+            import dask.array  # noqa: F401
         dataset = xr.open_dataset(sidecar, engine="refindex", mask_and_scale=False,
                                   decode_times=False)
         return lambda: dataset[variable][index].values
