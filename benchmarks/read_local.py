@@ -39,6 +39,10 @@ import numpy as np  # noqa: E402
 from benchmarks.datasets import climate, volume  # noqa: E402
 
 TOOLS = ("h5py", "refindex", "refindex-read", "refindex-zarr", "kerchunk")
+# --cache-size: the engine's in-memory cache of fetched ranges (default 256 MiB), part of
+# refindex's peak memory on a full read.
+_OPTIONS = {"cache_size": int(os.environ["READ_LOCAL_CACHE"])} \
+    if os.environ.get("READ_LOCAL_CACHE") else {}
 CASES = {"plane": ("tas", (0, slice(None), slice(None))),
          "volume": ("volume", (slice(None), slice(None), slice(None)))}
 
@@ -72,7 +76,7 @@ def read(tool: str, path: str, sidecar: str, kerchunk: str, variable: str):
         with contextlib.suppress(ImportError):
             import dask.array  # noqa: F401
         dataset = xr.open_dataset(sidecar, engine="refindex", mask_and_scale=False,
-                                  decode_times=False)
+                                  decode_times=False, storage_options=_OPTIONS)
         return lambda index: dataset[variable][index].values
     import zarr
 
@@ -80,7 +84,7 @@ def read(tool: str, path: str, sidecar: str, kerchunk: str, variable: str):
     if tool == "refindex-read":
         from refindex.selection import basic_selection
 
-        store = refindex.open_store(sidecar)
+        store = refindex.open_store(sidecar, **_OPTIONS)
         shape = tuple(store.index.arrays[variable].zarray["shape"])
 
         def region(index):
@@ -88,7 +92,7 @@ def read(tool: str, path: str, sidecar: str, kerchunk: str, variable: str):
             return store.read_region_sync(variable, picked.region)[picked.pick]
         return region
     if tool == "refindex-zarr":
-        store = refindex.open_store(sidecar)
+        store = refindex.open_store(sidecar, **_OPTIONS)
         refindex.tune_zarr(store)
         return lambda index: zarr.open_group(store, mode="r", zarr_format=2)[variable][index]
     import fsspec
@@ -187,7 +191,12 @@ def main() -> None:
     parser.add_argument("--only", choices=list(CASES))
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--repeat", type=int, default=3)
-    run(parser.parse_args())
+    parser.add_argument("--cache-size", type=int, metavar="BYTES",
+                        help="refindex's in-memory cache of fetched ranges (default: 256 MiB)")
+    args = parser.parse_args()
+    if args.cache_size is not None:  # read by each measuring process
+        os.environ["READ_LOCAL_CACHE"] = str(args.cache_size)
+    run(args)
 
 
 if __name__ == "__main__":
