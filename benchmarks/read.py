@@ -12,6 +12,9 @@ client reads through a proxy that adds the round-trip time to each request and c
 responses together at --bandwidth. Each run is cold (new store, no cache). Printed: seconds,
 MB/s of stored bytes, requests, and refindex's speed-up over each competitor, plus the
 physical limit max(stored bytes / bandwidth, single-core decode time / cores).
+
+Reads of local files (no network: per-chunk overhead, decode on every core, peak memory):
+``benchmarks/read_local.py``.
 """
 
 from __future__ import annotations

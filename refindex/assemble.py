@@ -24,6 +24,7 @@ from numcodecs.compat import ensure_ndarray_like
 
 from refindex.codecs.fast_zlib import fast_codecs
 from refindex.codecs.guarded import guarded_codecs
+from refindex.decode_pool import in_parallel
 from refindex.grid import ChunkGrid
 from refindex.index import ABSENT, INLINE, ArrayNode, ChunkRef, Index, Source
 from refindex.io.requests import RangeRequest
@@ -50,14 +51,17 @@ _codecs: dict[str, ChunkCodec] = {}
 _codecs_lock = threading.Lock()
 
 
-def codec_for(zarray: dict) -> ChunkCodec:
+def codec_for(zarray: dict, sized: bool = False, array: str = "") -> ChunkCodec:
     """The (shared) codec of arrays with this metadata: parsing it costs more than a decode
-    of a small chunk, and ten thousand members share a handful."""
+    of a small chunk, and ten thousand members share a handful. ``sized`` for arrays on a
+    regular grid: each chunk must decode to exactly ``chunks`` elements (bombs bounded);
+    ``array`` names the array in decoding errors."""
     key = ujson.dumps({k: v for k, v in zarray.items() if k != "shape"}, sort_keys=True)
+    key = f"{sized}:{array}:{key}"
     with _codecs_lock:
         codec = _codecs.get(key)
     if codec is None:
-        codec = ChunkCodec(zarray)
+        codec = ChunkCodec(zarray, sized, array)
         with _codecs_lock:
             if len(_codecs) > 1024:
                 _codecs.clear()
@@ -69,11 +73,13 @@ class ChunkCodec:
     """Decodes the stored bytes of an array's chunks: its Zarr v2 compressor and filters
     (last filter first), dtype and memory order, as zarr does; knows its fill value."""
 
-    def __init__(self, zarray: dict) -> None:
+    def __init__(self, zarray: dict, sized: bool = False, array: str = "") -> None:
         from zarr.core.metadata.v2 import ArrayV2Metadata
 
-        # Chunks of irregular grids decode to their stored shape, not ``chunks``: unsized.
-        served = guarded_codecs(fast_codecs(zarray), sized=False)
+        # Chunks of irregular grids decode to their stored shape, not ``chunks``: unsized
+        # (then no step's output is bounded). Regular grids store every chunk padded to
+        # ``chunks``, as zarr reads them: the same guards as the store serves zarr.
+        served = guarded_codecs(fast_codecs(zarray), array, sized=sized)
         self._compressor = _codec(served.get("compressor"))
         self._filters = [_codec(f) for f in served.get("filters") or ()]
         metadata = ArrayV2Metadata.from_dict({**zarray, "zarr_format": 2})
@@ -125,11 +131,13 @@ def pieces_of(grid: ChunkGrid, region: tuple[slice, ...]) -> list[Piece]:
                           slice(max(start, int(axis.edges[c])) - start,
                                 min(stop, int(axis.edges[c + 1])) - start))
                          for c in axis.overlapping(start, stop)])
-    counts = grid.counts
+    strides = [1] * len(per_axis)  # C order; plain arithmetic, per chunk of a large region
+    for axis in range(len(per_axis) - 2, -1, -1):
+        strides[axis] = strides[axis + 1] * grid.counts[axis + 1]
     pieces = []
     for combo in itertools.product(*per_axis):
         coords = tuple(c for c, _, _ in combo)
-        flat = int(np.ravel_multi_index(coords, counts)) if coords else 0
+        flat = sum(c * stride for c, stride in zip(coords, strides, strict=True))
         pieces.append(Piece(flat, coords, tuple(s for _, s, _ in combo),
                             tuple(t for _, _, t in combo)))
     return pieces
@@ -192,7 +200,9 @@ class RegionRead:
                 self.decoded[flat] = hit
             else:
                 self.wanted[flat] = ref
-        self.missing = [ref for ref in self.wanted.values() if ref.source != INLINE]
+        self.missing_flats = [flat for flat, ref in self.wanted.items() if ref.source != INLINE]
+        self.missing = [self.wanted[flat] for flat in self.missing_flats]
+        self._pieces = {piece.flat: piece for piece in self.pieces}
 
     @property
     def empty(self) -> bool:
@@ -202,37 +212,92 @@ class RegionRead:
     def finish(self, fetched: list[bytes], out: np.ndarray | None = None) -> np.ndarray:
         """The region's elements, given the bytes of ``missing`` (in order); into ``out``
         when given (filled with the fill value where no chunk lands)."""
-        fetched_bytes = iter(fetched)
-        counts = self.grid.counts
-        for flat, ref in self.wanted.items():
-            data = ref.data if ref.source == INLINE else next(fetched_bytes)
-            coords = tuple(int(c) for c in np.unravel_index(flat, counts))
-            chunk = self.codec.decode(data, self.grid.stored_shape(coords))
-            if self.cache is not None:
-                self.cache.put((self.node.path, flat), chunk)
-            self.decoded[flat] = chunk
-        if out is None:
-            out = self.codec.filled(tuple(s.stop - s.start for s in self.region))
-        for piece in self.pieces:
-            chunk = self.decoded.get(piece.flat)
-            out[piece.target] = self.codec.fill_value if chunk is None else chunk[piece.source]
+        out = self.start(out)
+        self.place(list(self.missing_flats), fetched, out)
         return out
+
+    def start(self, out: np.ndarray | None = None) -> np.ndarray:
+        """``out`` (made when not given) with every chunk placed that needs no fetch: absent
+        ones as the fill value, cached and inline ones decoded."""
+        if out is None:
+            out = np.empty(tuple(s.stop - s.start for s in self.region), self.codec.dtype)
+        inline = [flat for flat, ref in self.wanted.items() if ref.source == INLINE]
+        for piece in self.pieces:
+            if piece.flat not in self.wanted:
+                chunk = self.decoded.get(piece.flat)
+                out[piece.target] = (self.codec.fill_value if chunk is None
+                                     else chunk[piece.source])
+        self.place(inline, [self.wanted[flat].data for flat in inline], out)
+        return out
+
+    def place(self, flats: list[int], stored: list[bytes], out: np.ndarray) -> None:
+        """Decode the chunks ``flats`` from their ``stored`` bytes into ``out``, each as soon
+        as it is decoded (none kept beyond the cache), in parallel when they are many bytes
+        (``refindex.decode_pool``)."""
+        todo = [(self._pieces[flat], data) for flat, data in zip(flats, stored, strict=True)]
+
+        def place(batch: list[tuple[Piece, bytes]]) -> None:
+            for piece, data in batch:
+                chunk = self.codec.decode(data, self.grid.stored_shape(piece.coords))
+                if self.cache is not None:
+                    self.cache.put((self.node.path, piece.flat), chunk)
+                out[piece.target] = chunk[piece.source]
+
+        chunk_bytes = int(np.prod(self.node.zarray["chunks"], dtype=np.int64)) \
+            * self.codec.dtype.itemsize
+        in_parallel(place, todo, sum(len(data) for _, data in todo), chunk_bytes)
+
+    def batches(self, limit: int) -> list[tuple[list[int], list[ChunkRef]]]:
+        """``missing`` (and their flat indices) in runs of at most ``limit`` stored bytes
+        (at least one chunk each)."""
+        runs: list[tuple[list[int], list[ChunkRef]]] = []
+        size = 0
+        for flat, ref in zip(self.missing_flats, self.missing, strict=True):
+            length = max(ref.length, 0)  # whole-object references: length unknown
+            if not runs or size + length > limit:
+                runs.append(([], []))
+                size = 0
+            runs[-1][0].append(flat)
+            runs[-1][1].append(ref)
+            size += length
+        return runs
+
+
+# Stored bytes fetched at once by a region read: the next run is fetched while this one
+# decodes, so that at most two runs of compressed bytes are held beside the result.
+FETCH_RUN_BYTES = 32 * 1024 * 1024
 
 
 async def read_region(node: ArrayNode, region: tuple[slice, ...], fetch: Fetch,
                       cache: DecodedChunks | None = None, codec: ChunkCodec | None = None,
                       out: np.ndarray | None = None) -> np.ndarray | None:
     """The elements of ``node`` in ``region`` (a slice of steps 1 per axis), into ``out``
-    when given (see ``RegionRead.finish``); chunks are decoded off the event loop. None when
-    every chunk it overlaps is absent and no ``out`` was given (readers see the fill
+    when given (see ``RegionRead.finish``); chunks are decoded off the event loop, large
+    regions in runs of ``FETCH_RUN_BYTES``, each decoded while the next is fetched. None
+    when every chunk it overlaps is absent and no ``out`` was given (readers see the fill
     value)."""
     read = RegionRead(node, region, cache, codec)
     if out is None and read.empty:
         return None
-    fetched = await fetch(read.missing) if read.missing else []
-    if len(read.wanted) > 1:
-        return await asyncio.to_thread(read.finish, fetched, out)
-    return read.finish(fetched, out)
+    runs = read.batches(FETCH_RUN_BYTES)
+    if len(runs) <= 1:
+        fetched = await fetch(read.missing) if read.missing else []
+        if len(read.wanted) > 1:
+            return await asyncio.to_thread(read.finish, fetched, out)
+        return read.finish(fetched, out)
+    out = await asyncio.to_thread(read.start, out)
+    pending = asyncio.ensure_future(fetch(runs[0][1]))
+    try:
+        for i, (flats, _) in enumerate(runs):
+            stored = await pending
+            if i + 1 < len(runs):
+                pending = asyncio.ensure_future(fetch(runs[i + 1][1]))
+            await asyncio.to_thread(read.place, flats, stored, out)
+            del stored
+    finally:
+        if not pending.done():
+            pending.cancel()
+    return out
 
 
 def read_arrays(wanted: list[tuple[Index, str]], engine) -> list[np.ndarray]:
@@ -251,6 +316,14 @@ def read_arrays(wanted: list[tuple[Index, str]], engine) -> list[np.ndarray]:
         for (i, _), chunks in zip(missing, run_sync(fetch_all()), strict=True):
             data[i] = chunks
     return [read.finish(chunks) for read, chunks in zip(reads, data, strict=True)]
+
+
+def region_readable(node: ArrayNode) -> bool:
+    """Whether the region reader gives exactly what zarr gives for regular ``node``: chunks of
+    a fixed-size dtype (numbers, fixed-length strings, records), whose decoded bytes are the
+    values. Object arrays are built by zarr's object codecs: zarr reads them."""
+    dtype = node.zarray.get("dtype")
+    return not (isinstance(dtype, str) and dtype.endswith("O")) and not node.irregular
 
 
 def _whole(node: ArrayNode) -> tuple[slice, ...]:

@@ -25,6 +25,7 @@ from refindex.codecs.fast_zlib import inflater
 from refindex.errors import ChunkDecodeError, UnsupportedFeatureError
 
 _INFLATE = {"zlib", "refindex.zlib", "gzip"}
+_DECLARING = {"zstd", "blosc", "lz4"}
 # Per-chunk headroom for filters that grow a chunk when encoding (fletcher32's checksum,
 # HDF5 pipelines): what a stored chunk may decode to beyond the chunk's own bytes.
 _SLACK = 1 << 20
@@ -123,6 +124,8 @@ def _inflate(buf, name: str, limit: int) -> bytes:
 
 def _declared_size(name: str, buf) -> int | None:
     """The decoded size the header of a ``name`` frame declares, when the format has one."""
+    if name not in _DECLARING:  # read per chunk: skip the header copy for the others
+        return None
     head = bytes(memoryview(ensure_contiguous_ndarray(buf)).cast("B")[:18])
     if name == "zstd" and head[:4] == b"\x28\xb5\x2f\xfd" and len(head) >= 6:
         descriptor = head[4]

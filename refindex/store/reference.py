@@ -268,14 +268,18 @@ class ReferenceStore(Store):
 
     def read_region_sync(self, path: str, region: tuple[slice, ...]) -> np.ndarray:
         """Elements ``region`` (slices of step 1) of array ``path``, read chunk by chunk
-        through the engine (for readers of irregular arrays outside zarr)."""
+        through the engine: the chunks it overlaps fetched in one batch, then decoded (in
+        parallel when many bytes) straight into the result. Irregular arrays go through the
+        decoded-chunk cache (regions re-tiled for zarr share chunks); regular arrays do not
+        (each chunk is read once per region, as zarr would) and each chunk must decode to
+        exactly its chunk's bytes, as the store's guards check for zarr."""
         from refindex.io.loop import run_sync
 
         node = self.index.arrays[path]
-        codec = codec_for(node.zarray)
-        out = codec.filled(tuple(s.stop - s.start for s in region))
-        return run_sync(read_region(node, region, self._chunk_fetch(path), self.decoded, codec,
-                                    out))
+        codec = codec_for(node.zarray, sized=not node.irregular, array=path)
+        cache = self.decoded if node.irregular else None
+        out = np.empty(tuple(s.stop - s.start for s in region), codec.dtype)
+        return run_sync(read_region(node, region, self._chunk_fetch(path), cache, codec, out))
 
     def _chunk_fetch(self, where: str):
         """A ``refindex.assemble.Fetch`` of this store's chunks through its batcher, failures

@@ -20,6 +20,7 @@ from refindex.xarray.dimensions import with_dimensions
 from refindex.xarray.guess import looks_like_sidecar, written_by_refindex
 from refindex.xarray.irregular import IrregularArray, preferred_chunks
 from refindex.xarray.records import native_records
+from refindex.xarray.regular import read_by_region
 from refindex.xarray.tuned import tuned
 
 _JSON_FLOATS = {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}
@@ -103,6 +104,8 @@ class _ReferenceZarrStore(ZarrStore):
         node = self._node(name)
         if node is not None and node.irregular:
             variable = _along_stored_chunks(variable, node, self.zarr_group.store)
+        elif node is not None:
+            variable = read_by_region(variable, node, self.members[name], self.zarr_group.store)
         else:
             variable = tuned(variable, self.members[name], self.zarr_group.store.zarr_concurrency)
         if node is not None:

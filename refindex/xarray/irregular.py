@@ -14,6 +14,7 @@ from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from refindex.index import ArrayNode
+from refindex.selection import basic_selection
 from refindex.store import ReferenceStore
 
 
@@ -32,24 +33,8 @@ class IrregularArray(BackendArray):
                                                   indexing.IndexingSupport.BASIC, self._read)
 
     def _read(self, key: tuple) -> np.ndarray:
-        region, pick = [], []
-        for wanted, length in zip(key, self.shape, strict=True):
-            if isinstance(wanted, slice):
-                start, stop, step = wanted.indices(length)
-                if step < 0:  # read the span ascending, then walk it backwards
-                    low = stop + 1 + (start - stop - 1) % -step if start > stop else start
-                    region.append(slice(low, start + 1) if start > stop else slice(0, 0))
-                    pick.append(slice(None, None, step))
-                    continue
-                stop = max(start, stop)
-                region.append(slice(start, stop))
-                pick.append(slice(None, None, step))
-            else:
-                index = int(wanted) + (length if int(wanted) < 0 else 0)
-                region.append(slice(index, index + 1))
-                pick.append(0)
-        data = self.store.read_region_sync(self.path, tuple(region))
-        return data[tuple(pick)]
+        selection = basic_selection(key, self.shape)
+        return self.store.read_region_sync(self.path, selection.region)[selection.pick]
 
 
 def preferred_chunks(node: ArrayNode, dims: tuple[str, ...]) -> dict[str, int | tuple[int, ...]]:
