@@ -132,15 +132,20 @@ def test_modes_without_a_dtype_are_refused_by_name(mode, name, tmp_path):
         scan(path, ScanOptions(on_unsupported="error"))
 
 
-def test_an_unrecognised_machine_stamp_takes_the_byte_order_the_mode_allows(tmp_path):
-    """As mrcfile's permissive mode: little-endian mode 2 read big-endian is 0x02000000."""
+@pytest.mark.parametrize("dtype", ["i2", "i1"])
+def test_an_unrecognised_machine_stamp_takes_the_byte_order_the_header_allows(dtype, tmp_path):
+    """As mrcfile's permissive mode: little-endian mode 1 read big-endian is 0x01000000, no
+    mode; mode 0 is 0 either way, but nx 5 read the other way round (0x05000000) makes data
+    larger than the file."""
     for order in BYTE_ORDERS:
         path = mrcfiles.write(tmp_path / f"{order == '<'}.mrc",
-                              mrcfiles.values("i2", (2, 3, 4), order))
+                              mrcfiles.values(dtype, (2, 3, 5), order))
+        big = order == ">" and dtype != "i1"  # mrcfile writes int8 files little-endian
         mrcfiles.patch(path, 212, "4B", 0, 0, 0, 0)
         assert scan(path).skipped == [f"MRC machine stamp unrecognised: read as "
-                                      f"{'little' if order == '<' else 'big'}-endian, the one "
-                                      "byte order in which the header's mode and sizes are valid"]
+                                      f"{'big' if big else 'little'}-endian, the one "
+                                      "byte order in which the header's mode and sizes are valid "
+                                      "and the data fits in the file"]
         sidecar = scan_to_sidecar(path, tmp_path)
         expected = mrcfiles.read(path, permissive=True)
         assert open_data(sidecar)[...].tobytes() == expected.tobytes()
@@ -227,7 +232,8 @@ def test_an_unusable_machine_stamp_is_a_container_error(tmp_path):
     path = mrcfiles.write(tmp_path / "s.mrc", mrcfiles.values("f4", (2, 3, 4)))
     mrcfiles.patch(path, 212, "4B", 0x12, 0x34, 0, 0)
     mrcfiles.patch(path, 12, "<i", 0x02000002)  # a known mode in neither byte order
-    with pytest.raises(ContainerError, match=r"MRC machine stamp \(0x12 0x34 0x00 0x00\)"):
+    with pytest.raises(ContainerError, match=r"MRC machine stamp \(0x12 0x34 0x00 0x00\) is "
+                       "neither"):
         scan(path)
 
 

@@ -43,6 +43,9 @@ REFUSED_MODES = {
     101: "MRC mode 101 (4-bit values packed two to a byte, which no Zarr type holds)",
 }
 
+# Bits per value of every mode (mode 101 packs two values in a byte).
+_MODE_BITS = {0: 8, 1: 16, 2: 32, 3: 32, 4: 64, 6: 16, 12: 16, 101: 4}
+
 
 @dataclass(frozen=True)
 class Header:
@@ -80,36 +83,41 @@ def read_header(fileobj: BinaryIO, file_size: int, name: str) -> Header:
     if len(raw) < HEADER_SIZE or file_size < HEADER_SIZE:
         raise ContainerError(f"{name}: MRC header truncated: the file has {file_size} bytes, "
                              f"fewer than the {HEADER_SIZE}-byte header")
-    byte_order, stamp_matches = _byte_order(raw, name)
+    byte_order, stamp_matches = _byte_order(raw, file_size, name)
     fields = np.frombuffer(raw, _FIELDS.newbyteorder(byte_order))[0]
     header = Header(fields, byte_order, stamp_matches)
     _check(header, file_size, name)
     return header
 
 
-def _byte_order(raw: bytes, name: str) -> tuple[str, bool]:
+def _byte_order(raw: bytes, file_size: int, name: str) -> tuple[str, bool]:
     """The byte order the machine stamp says (``0x44 0x44`` or ``0x44 0x41`` little-endian,
     ``0x11 0x11`` big-endian, as mrcfile reads them); for another stamp, the one order in
-    which the mode is a known one and the sizes are positive (as mrcfile's permissive mode
-    guesses), else a ContainerError: a wrong guess would misread every value."""
+    which the mode is a known one, the sizes are positive and the data fits in the file (as
+    mrcfile's permissive mode guesses, more strictly), else a ContainerError: a wrong guess
+    would misread every value."""
     stamp = raw[STAMP_OFFSET:STAMP_OFFSET + 4]
     if stamp[0] == 0x44 and stamp[1] in (0x44, 0x41):
         return "<", True
     if stamp[0] == 0x11 and stamp[1] == 0x11:
         return ">", True
-    plausible = [order for order in "<>" if _plausible(raw, order)]
+    plausible = [order for order in "<>" if _plausible(raw, order, file_size)]
     if len(plausible) == 1:
         return plausible[0], False
     pretty = " ".join(f"0x{byte:02x}" for byte in stamp)
     raise ContainerError(f"{name}: MRC machine stamp ({pretty}) is neither little- (0x44 0x44) "
-                         "nor big-endian (0x11 0x11), and the header's mode and sizes do not "
-                         "tell the byte order either")
+                         "nor big-endian (0x11 0x11), and the header's mode, sizes and the "
+                         "file size do not tell the byte order either")
 
 
-def _plausible(raw: bytes, order: str) -> bool:
-    nx, ny, nz, mode = np.frombuffer(raw[:16], f"{order}i4")
-    known = int(mode) in MODE_DTYPES or int(mode) in REFUSED_MODES
-    return known and min(int(nx), int(ny), int(nz)) > 0
+def _plausible(raw: bytes, order: str, file_size: int) -> bool:
+    """Whether the header read in ``order`` has a known mode, positive sizes, and an extended
+    header and data that fit in the file."""
+    nx, ny, nz, mode = (int(v) for v in np.frombuffer(raw[:16], f"{order}i4"))
+    nsymbt = int(np.frombuffer(raw[92:96], f"{order}i4")[0])
+    if mode not in _MODE_BITS or min(nx, ny, nz) <= 0 or nsymbt < 0:
+        return False
+    return HEADER_SIZE + nsymbt + -(-nx * ny * nz * _MODE_BITS[mode] // 8) <= file_size
 
 
 def _check(header: Header, file_size: int, name: str) -> None:

@@ -55,4 +55,4 @@ the note returned says when the byte order was not the machine stamp's."""
         return []
     order = "little" if header.byte_order == "<" else "big"
     return [f"MRC machine stamp unrecognised: read as {order}-endian, the one byte order in "
-            "which the header's mode and sizes are valid"]
+            "which the header's mode and sizes are valid and the data fits in the file"]
