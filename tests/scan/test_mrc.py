@@ -258,3 +258,18 @@ def test_remote_scan_reads_only_the_header(s3_env, s3_bucket, tmp_path):
     # one HEAD before them.
     assert result.fetched <= 2 * block < path.stat().st_size / 16
     assert result.requests <= 3, result.requests
+
+
+def test_a_section_is_read_with_one_request_for_its_row_block(http_server, tmp_path,
+                                                               monkeypatch):
+    monkeypatch.setattr(blocks, "CONTIGUOUS_BLOCK", 4 * KiB)
+    path = mrcfiles.write(tmp_path / "slice.mrc", mrcfiles.values("f4", (16, 16, 32)),
+                          extended=(b"FEI1", 1))
+    index = scan(http_server.put(path.name, path.read_bytes())).index
+    http_server.log.clear()
+    store = refindex.open_store(index, cache_size=0, readahead_size=0)
+    section = zarr.open_group(store, mode="r", zarr_format=2)["data"][5]
+    assert section.tobytes() == mrcfiles.read(path)[5].tobytes()
+    start = 1024 + index.groups[""]["extended_header_bytes"] + 2 * 4 * KiB  # block 2: z 4, 5
+    assert [rng for method, _, rng in http_server.log if method == "GET"] == [
+        f"bytes={start}-{start + 4 * KiB - 1}"]
