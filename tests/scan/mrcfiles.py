@@ -80,3 +80,23 @@ def read(path: Path, permissive: bool = False) -> np.ndarray:
         warnings.simplefilter("ignore", RuntimeWarning)
         with mrcfile.open(path, permissive=permissive) as mrc:
             return np.array(mrc.data)
+
+
+def by_hand(path: Path, data: np.ndarray, *, ispg: int, stamp: bytes, exttyp: bytes = b"",
+            extended: bytes = b"", labels: tuple[bytes, ...] = ()) -> Path:
+    """``data`` (3-D, in its own byte order) as an MRC2014 file written byte for byte, as IMOD
+    writes one (NVERSION 0, any machine stamp), without mrcfile."""
+    order = data.dtype.byteorder if data.dtype.byteorder in "<>" else "<"
+    mode = {v: k for k, v in MODES.items()}[data.dtype.newbyteorder("<").str[1:]]
+    nz, ny, nx = data.shape
+    header = bytearray(1024)
+    struct.pack_into(f"{order}10i", header, 0, nx, ny, nz, mode, 0, 0, 0, nx, ny, nz)
+    struct.pack_into(f"{order}6f3i", header, 40, nx, ny, nz, 90, 90, 90, 1, 2, 3)
+    struct.pack_into(f"{order}3f2i", header, 76, 0, 0, 0, ispg, len(extended))
+    header[104:108] = exttyp.ljust(4, b"\0")
+    header[208:216] = b"MAP " + stamp
+    struct.pack_into(f"{order}i", header, 220, len(labels))
+    for i, label in enumerate(labels):
+        header[224 + 80 * i:224 + 80 * (i + 1)] = label.ljust(80)
+    path.write_bytes(bytes(header) + extended + data.tobytes())
+    return path

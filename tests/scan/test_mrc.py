@@ -273,3 +273,30 @@ def test_a_section_is_read_with_one_request_for_its_row_block(http_server, tmp_p
     start = 1024 + index.groups[""]["extended_header_bytes"] + 2 * 4 * KiB  # block 2: z 4, 5
     assert [rng for method, _, rng in http_server.log if method == "GET"] == [
         f"bytes={start}-{start + 4 * KiB - 1}"]
+
+
+def test_a_transposed_map_names_its_axes_by_mapc_mapr_maps(tmp_path):
+    """Columns along y, rows along x (mapc 2, mapr 1, maps 3): the data is (z, x, y), and
+    the multiscale scales each axis by its own voxel size."""
+    path = mrcfiles.write(tmp_path / "t.mrc", mrcfiles.values("f4", (2, 3, 4)),
+                          voxel_size=(1.0, 2.0, 3.0))
+    mrcfiles.patch(path, 64, "<3i", 2, 1, 3)
+    sidecar = scan_to_sidecar(path, tmp_path)
+    assert_reads_like_mrcfile(path, sidecar, ["z", "x", "y"])
+    (multiscale,) = scan(path).index.groups[""]["multiscales"]
+    assert multiscale["datasets"][0]["coordinateTransformations"][0]["scale"] == [3.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("order, stamp", [("<", b"\x44\x41\0\0"), (">", b"\x11\x11\0\0")])
+def test_a_file_written_byte_for_byte_as_mrc2014_says_reads_the_same(order, stamp, tmp_path):
+    """Not mrcfile's writer: an IMOD-style header (stamp 0x44 0x41, NVERSION 0) with a SERI
+    extended header of 1,024 bytes that would misread as values if not skipped."""
+    data = mrcfiles.values("i2", (3, 4, 5), order)
+    path = mrcfiles.by_hand(tmp_path / "imod.mrc", data, ispg=1, stamp=stamp, exttyp=b"SERI",
+                            extended=bytes(range(256)) * 4, labels=(b"IMOD label",))
+    assert mrcfiles.read(path).tobytes() == data.tobytes()
+    sidecar = scan_to_sidecar(path, tmp_path)
+    assert_reads_like_mrcfile(path, sidecar, ["z", "y", "x"])
+    attrs = scan(path).index.groups[""]
+    assert (attrs["extended_header_type"], attrs["extended_header_bytes"]) == ("SERI", 1024)
+    assert attrs["labels"] == ["IMOD label"]

@@ -29,16 +29,26 @@ class DataLayout:
 def data_shape(header: Header) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """The shape and dimension names mrcfile gives the data: ``(y, x)`` for one image (ispg
     0, nz 1), ``(stack, y, x)`` for an image stack, ``(z, y, x)`` for a volume and
-    ``(stack, z, y, x)`` for a volume stack (ispg 401..630, volumes of mz sections)."""
+    ``(stack, z, y, x)`` for a volume stack (ispg 401..630, volumes of mz sections). Sections,
+    rows and columns are named by ``maps``, ``mapr``, ``mapc`` when those are a permutation of
+    1, 2, 3 (x, y, z), as they are unless a crystallographic map is stored transposed."""
     nx, ny, nz = header.int("nx"), header.int("ny"), header.int("nz")
+    section, row, column = _axis_names(header)
     if is_volume_stack(header):
         mz = header.int("mz")
-        return (nz // mz, mz, ny, nx), ("stack", "z", "y", "x")
+        return (nz // mz, mz, ny, nx), ("stack", section, row, column)
     if header.int("ispg") == 0:
         if nz == 1:
-            return (ny, nx), ("y", "x")
-        return (nz, ny, nx), ("stack", "y", "x")
-    return (nz, ny, nx), ("z", "y", "x")
+            return (ny, nx), (row, column)
+        return (nz, ny, nx), ("stack", row, column)
+    return (nz, ny, nx), (section, row, column)
+
+
+def _axis_names(header: Header) -> tuple[str, str, str]:
+    order = (header.int("maps"), header.int("mapr"), header.int("mapc"))
+    if sorted(order) != [1, 2, 3]:
+        return "z", "y", "x"
+    return tuple("xyz"[axis - 1] for axis in order)
 
 
 def data_layout(header: Header, source: int, file_size: int, name: str) -> DataLayout:
