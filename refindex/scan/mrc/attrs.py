@@ -28,8 +28,8 @@ def group_attrs(header: Header, dims: tuple[str, ...], array_path: str) -> dict[
         "voxel_size": {axis: float_to_json(size) for axis, size in zip("xyz", voxel, strict=True)},
         "origin": dict(zip("xyz", _xyz(header, "origin"), strict=True)),
         "labels": labels(header),
-        "extended_header_type": _text(header["exttyp"]) if header.int("nsymbt") else "",
-        "extended_header_bytes": header.int("nsymbt"),
+        "extended_header_type": _text(header["exttyp"]) if header.integer("nsymbt") else "",
+        "extended_header_bytes": header.integer("nsymbt"),
         "byte_order": "little" if header.byte_order == "<" else "big",
     }
     if all(np.isfinite(size) and size > 0 for size in voxel):
@@ -42,13 +42,13 @@ def voxel_size(header: Header) -> tuple[float, float, float]:
     float32 (infinite or NaN when a sampling is 0, as mrcfile gives it)."""
     cella = header["cella"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return tuple(float(np.float32(np.float64(cella[i]) / np.float64(header.int(m))))
+        return tuple(float(np.float32(np.float64(cella[i]) / np.float64(header.integer(m))))
                      for i, m in enumerate(("mx", "my", "mz")))
 
 
 def labels(header: Header) -> list[str]:
     """The first ``nlabl`` labels as text, trailing spaces and NULs removed."""
-    return [_text(label) for label in header["label"][:header.int("nlabl")]]
+    return [_text(label) for label in header["label"][:header.integer("nlabl")]]
 
 
 def _multiscales(dims: tuple[str, ...], voxel: dict[str, float],
@@ -67,7 +67,7 @@ def _multiscales(dims: tuple[str, ...], voxel: dict[str, float],
 
 
 def _header_json(header: Header) -> dict[str, Any]:
-    values: dict[str, Any] = {name: header.int(name) for name in _INT_FIELDS}
+    values: dict[str, Any] = {name: header.integer(name) for name in _INT_FIELDS}
     values.update({name: float_to_json(header[name]) for name in _FLOAT_FIELDS})
     values.update({name: _xyz(header, name) for name in _XYZ_FIELDS})
     values["exttyp"] = _text(header["exttyp"])

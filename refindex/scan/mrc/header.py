@@ -60,13 +60,13 @@ class Header:
     def __getitem__(self, name: str):
         return self.fields[name]
 
-    def int(self, name: str) -> int:
+    def integer(self, name: str) -> int:
         return int(self.fields[name])
 
     @property
     def data_offset(self) -> int:
         """Where the data starts: after the header and the extended header."""
-        return HEADER_SIZE + self.int("nsymbt")
+        return HEADER_SIZE + self.integer("nsymbt")
 
 
 def looks_like_mrc(head: bytes) -> bool:
@@ -125,21 +125,21 @@ def _check(header: Header, file_size: int, name: str) -> None:
         if header.int(field) <= 0:
             raise ContainerError(f"{name}: MRC header field {field} is {header.int(field)}; "
                                  "sizes must be positive")
-    mode = header.int("mode")
+    mode = header.integer("mode")
     if mode not in MODE_DTYPES and mode not in REFUSED_MODES:
         raise ContainerError(f"{name}: MRC header field mode is {mode}, which MRC2014 does not "
                              "define (0, 1, 2, 3, 4, 6, 12 or 101)")
-    nsymbt = header.int("nsymbt")
+    nsymbt = header.integer("nsymbt")
     if nsymbt < 0 or header.data_offset > file_size:
         raise ContainerError(f"{name}: MRC header field nsymbt is {nsymbt}: the extended header "
                              f"would end at byte {HEADER_SIZE + nsymbt} but the file has "
                              f"{file_size} bytes")
-    nlabl = header.int("nlabl")
+    nlabl = header.integer("nlabl")
     if not 0 <= nlabl <= 10:
         raise ContainerError(f"{name}: MRC header field nlabl is {nlabl}; a header holds 0 to "
                              "10 labels")
-    if is_volume_stack(header) and (header.int("mz") <= 0
-                                    or header.int("nz") % header.int("mz")):
+    if is_volume_stack(header) and (header.integer("mz") <= 0
+                                    or header.integer("nz") % header.integer("mz")):
         raise ContainerError(f"{name}: MRC header field mz is {header.int('mz')}: a volume "
                              f"stack (ispg {header.int('ispg')}) needs mz > 0 dividing nz "
                              f"({header.int('nz')})")
@@ -147,4 +147,4 @@ def _check(header: Header, file_size: int, name: str) -> None:
 
 def is_volume_stack(header: Header) -> bool:
     """Whether ``ispg`` says volume stack (401..630), as mrcfile decides it."""
-    return 401 <= header.int("ispg") <= 630
+    return 401 <= header.integer("ispg") <= 630

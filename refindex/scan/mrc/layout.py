@@ -32,12 +32,12 @@ def data_shape(header: Header) -> tuple[tuple[int, ...], tuple[str, ...]]:
     ``(stack, z, y, x)`` for a volume stack (ispg 401..630, volumes of mz sections). Sections,
     rows and columns are named by ``maps``, ``mapr``, ``mapc`` when those are a permutation of
     1, 2, 3 (x, y, z), as they are unless a crystallographic map is stored transposed."""
-    nx, ny, nz = header.int("nx"), header.int("ny"), header.int("nz")
+    nx, ny, nz = header.integer("nx"), header.integer("ny"), header.integer("nz")
     section, row, column = _axis_names(header)
     if is_volume_stack(header):
-        mz = header.int("mz")
+        mz = header.integer("mz")
         return (nz // mz, mz, ny, nx), ("stack", section, row, column)
-    if header.int("ispg") == 0:
+    if header.integer("ispg") == 0:
         if nz == 1:
             return (ny, nx), (row, column)
         return (nz, ny, nx), ("stack", row, column)
@@ -45,7 +45,7 @@ def data_shape(header: Header) -> tuple[tuple[int, ...], tuple[str, ...]]:
 
 
 def _axis_names(header: Header) -> tuple[str, str, str]:
-    order = (header.int("maps"), header.int("mapr"), header.int("mapc"))
+    order = (header.integer("maps"), header.integer("mapr"), header.integer("mapc"))
     if sorted(order) != [1, 2, 3]:
         return "z", "y", "x"
     return tuple("xyz"[axis - 1] for axis in order)
@@ -54,7 +54,7 @@ def _axis_names(header: Header) -> tuple[str, str, str]:
 def data_layout(header: Header, source: int, file_size: int, name: str) -> DataLayout:
     """The chunk references of the data of a file whose mode has a dtype (``MODE_DTYPES``);
     a ContainerError when the data would reach past the end of the file."""
-    dtype = np.dtype(MODE_DTYPES[header.int("mode")]).newbyteorder(header.byte_order)
+    dtype = np.dtype(MODE_DTYPES[header.integer("mode")]).newbyteorder(header.byte_order)
     shape, dims = data_shape(header)
     start = header.data_offset
     end = start + math.prod(shape) * dtype.itemsize

@@ -29,7 +29,7 @@ the note returned says when the byte order was not the machine stamp's."""
     header = read_header(container.fileobj, options.file_size, name)
     _, dims = data_shape(header)
     index.groups[""] = group_attrs(header, dims, DATA)
-    mode = header.int("mode")
+    mode = header.integer("mode")
     if mode in REFUSED_MODES:
         leave_out(index, DATA, UnsupportedFeatureError(
             name, DATA, REFUSED_MODES[mode], "convert it to another mode (e.g. with mrcfile)"),
