@@ -122,8 +122,8 @@ def _plausible(raw: bytes, order: str, file_size: int) -> bool:
 
 def _check(header: Header, file_size: int, name: str) -> None:
     for field in ("nx", "ny", "nz"):
-        if header.int(field) <= 0:
-            raise ContainerError(f"{name}: MRC header field {field} is {header.int(field)}; "
+        if header.integer(field) <= 0:
+            raise ContainerError(f"{name}: MRC header field {field} is {header.integer(field)}; "
                                  "sizes must be positive")
     mode = header.integer("mode")
     if mode not in MODE_DTYPES and mode not in REFUSED_MODES:
@@ -140,9 +140,9 @@ def _check(header: Header, file_size: int, name: str) -> None:
                              "10 labels")
     if is_volume_stack(header) and (header.integer("mz") <= 0
                                     or header.integer("nz") % header.integer("mz")):
-        raise ContainerError(f"{name}: MRC header field mz is {header.int('mz')}: a volume "
-                             f"stack (ispg {header.int('ispg')}) needs mz > 0 dividing nz "
-                             f"({header.int('nz')})")
+        raise ContainerError(f"{name}: MRC header field mz is {header.integer('mz')}: a volume "
+                             f"stack (ispg {header.integer('ispg')}) needs mz > 0 dividing nz "
+                             f"({header.integer('nz')})")
 
 
 def is_volume_stack(header: Header) -> bool:

@@ -59,8 +59,9 @@ def data_layout(header: Header, source: int, file_size: int, name: str) -> DataL
     start = header.data_offset
     end = start + math.prod(shape) * dtype.itemsize
     if end > file_size:
-        raise ContainerError(f"{name}: MRC data (nx {header.int('nx')} × ny {header.int('ny')} "
-                             f"× nz {header.int('nz')} values of mode {header.int('mode')}) "
+        nx, ny, nz, mode = (header.integer(f) for f in ("nx", "ny", "nz", "mode"))
+        raise ContainerError(f"{name}: MRC data (nx {nx} × ny {ny} × nz {nz} values of mode "
+                             f"{mode}) "
                              f"ends at byte {end} but the file has {file_size} bytes; the "
                              "file is truncated or the header is wrong")
     if len(shape) == 4:
