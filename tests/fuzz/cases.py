@@ -4,7 +4,8 @@ store, and the values compared with what the format's own library reads from the
 The outcome is the worst of its steps:
 
 - ``other``: an exception that is not a ``RefindexError`` (a bug: fix it where it arises);
-- ``wrong``: refindex read values that differ from h5py's, netCDF4's or zarr's (a bug);
+- ``wrong``: refindex read values that differ from h5py's, netCDF4's, zarr's or mrcfile's
+  (a bug);
 - ``error``: refindex refused the mutant, or an array of it, with a ``RefindexError``;
 - ``unverified``: refindex read values, but no reference reader could read the mutant (or,
   for a sidecar, there is nothing to compare with: a mutated sidecar may point anywhere);
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
+import mrcfile
 import netCDF4
 import numpy as np
 import zarr
@@ -108,7 +110,7 @@ def _reference_values(kind: str, mutant: Path, paths: set[str]) -> dict[str, np.
     """What the format's own library reads from ``mutant``, for the arrays it can read."""
     readers = {"hdf5": _h5py_values, "hdf5_latest": _h5py_values, "netcdf3": _netcdf4_values,
                "netcdf3_64bit": _netcdf4_values, "tar": _tar_values, "zip": _zip_values,
-               "zip_v3": _zip_values}
+               "zip_v3": _zip_values, "mrc": _mrcfile_values}
     found: dict[str, np.ndarray] = {}
     with contextlib.suppress(Exception):  # a reference reader refusing the mutant: no oracle
         readers[kind](mutant, paths, found)
@@ -132,6 +134,12 @@ def _netcdf4_values(mutant: Path, paths: set[str], found: dict) -> None:
                 found[path] = np.asarray(nc.variables[path][...])
             except Exception:  # noqa: BLE001, S112
                 continue
+
+
+def _mrcfile_values(mutant: Path, paths: set[str], found: dict) -> None:
+    with mrcfile.open(mutant) as mrc:  # not permissive: a stamp it does not know, no oracle
+        if "data" in paths and mrc.data is not None:
+            found["data"] = np.array(mrc.data)
 
 
 def _zarr_values(store, paths: set[str], found: dict) -> None:

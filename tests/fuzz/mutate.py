@@ -43,6 +43,8 @@ def metadata_regions(kind: str, data: bytes) -> list[tuple[int, int]]:
         return [(0, min(size, 4096))]
     if kind.startswith("netcdf3"):
         return [(0, min(size, _netcdf3_header_end(data)))]
+    if kind == "mrc":  # the header's fields (labels and the extended header are not parsed)
+        return [(0, min(size, 224))]
     if kind == "tar":
         with tarfile.open(fileobj=BytesIO(data)) as archive:
             return [(m.offset, m.offset_data) for m in archive.getmembers()]

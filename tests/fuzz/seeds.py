@@ -1,7 +1,7 @@
 """The valid containers and sidecars the fuzzer mutates: small, so that most mutations land in
 metadata, and covering the layouts and codecs a scan meets most (chunked with gzip, shuffle and
 fletcher32, contiguous, compact, NetCDF3 fixed and record variables, Zarr v2 and v3 stores in
-tar and zip archives).
+tar and zip archives, an MRC volume stack with an extended header).
 
 ``build_seeds(directory)`` writes every seed once and returns ``{kind: path}`` (a directory
 for ``native_dir``); each kind's metadata regions (where mutations are aimed) are in
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import tarfile
+import warnings
 import zipfile
 from pathlib import Path
 
 import h5py
+import mrcfile
 import netCDF4
 import numpy as np
 import zarr
@@ -24,9 +26,9 @@ from refindex.scan import scan
 from refindex.sidecar import write_index
 
 SEED_KINDS = ("hdf5", "hdf5_latest", "netcdf3", "netcdf3_64bit", "tar", "zip", "zip_v3",
-              "native", "kerchunk", "native_dir")
-CONTAINER_KINDS = SEED_KINDS[:7]
-SIDECAR_KINDS = SEED_KINDS[7:]
+              "mrc", "native", "kerchunk", "native_dir")
+CONTAINER_KINDS = SEED_KINDS[:8]
+SIDECAR_KINDS = SEED_KINDS[8:]
 
 
 def _values(shape: tuple[int, ...], dtype: str, seed: int) -> np.ndarray:
@@ -78,6 +80,16 @@ def netcdf3_file(path: Path, fmt: str) -> None:
         fixed = nc.createVariable("fixed", "i4", ("x",))
         fixed[:] = _values((5,), "i4", 5)
         nc.createVariable("scalar", "f8", ())[...] = 1.5
+
+
+def mrc_file(path: Path) -> None:
+    """A big-endian float32 volume stack (two volumes of 3 sections) with an FEI1 extended
+    header of one entry, so mutations of ispg, mz, nsymbt and the stamp all matter."""
+    with mrcfile.new(path) as mrc, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the NaN among the values
+        mrc.set_data(_values((2, 3, 4, 5), ">f4", 6))
+        mrc.set_extended_header(np.zeros(1, mrcfile.dtypes.get_ext_header_dtype(b"FEI1")))
+        mrc.header.exttyp = b"FEI1"
 
 
 def zarr_store(path: Path, zarr_format: int) -> Path:
@@ -133,6 +145,7 @@ def build_seeds(directory: Path) -> dict[str, Path]:
     tar_of(zarr_store(directory / "v2.zarr", 2), seeds["tar"])
     zip_of(directory / "v2.zarr", seeds["zip"])
     zip_of(zarr_store(directory / "v3.zarr", 3), seeds["zip_v3"])
+    mrc_file(seeds["mrc"])
     os.utime(seeds["hdf5"], (MTIME, MTIME))
     index = scan(seeds["hdf5"]).index
     index.generator = {"name": "refindex", "scanned_at": "2023-11-14T22:13:20Z"}
