@@ -91,14 +91,19 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def read_in_browser(page_origin: str, urls: list[str], tmp_path: Path) -> dict:
     """What the page read of ``urls`` (each an array's URL), by URL."""
     page = f"{page_origin}/read.html?arrays={quote('|'.join(urls), safe='')}"
-    result = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=30000",
-         "--dump-dom", page],
-        capture_output=True, text=True, timeout=120)
-    found = re.search(r'<pre id="result">(.*?)</pre>', result.stdout, re.S)
-    assert found, f"no result in the page; chromium said: {result.stderr[-2000:]}"
-    text = html.unescape(found.group(1))
+    for _ in range(3):
+        result = subprocess.run(
+            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=30000",
+             "--dump-dom", page],
+            capture_output=True, text=True, timeout=120)
+        found = re.search(r'<pre id="result">(.*?)</pre>', result.stdout, re.S)
+        assert found, f"no result in the page; chromium said: {result.stderr[-2000:]}"
+        text = html.unescape(found.group(1))
+        # Virtual time may run out before real responses arrive on a loaded machine: the
+        # page is then dumped still "pending" and is loaded again.
+        if text != "pending":
+            break
     assert text != "pending", f"the page did not finish: {result.stderr[-2000:]}"
     values = json.loads(text)
     assert "error" not in values, values["error"]
