@@ -29,7 +29,9 @@ from refindex.grid import ChunkGrid
 from refindex.index import ABSENT, INLINE, ArrayNode, ChunkRef, Index, Source
 from refindex.io.requests import RangeRequest
 
-Fetch = Callable[[list[ChunkRef]], Awaitable[list[bytes]]]
+Fetch = Callable[[list[ChunkRef], list[int]], Awaitable[list[bytes]]]
+"""Fetches chunks' stored bytes, given their references and flat positions (which name them
+in errors), in that order."""
 """Fetches the bytes of referenced (not inline, not absent) chunks, in order."""
 
 
@@ -41,7 +43,7 @@ def chunk_request(source: Source, ref: ChunkRef) -> RangeRequest:
 
 def engine_fetch(index: Index, engine) -> Fetch:
     """A :data:`Fetch` reading ``index``'s chunks through the I/O engine ``engine``."""
-    async def fetch(refs: list[ChunkRef]) -> list[bytes]:
+    async def fetch(refs: list[ChunkRef], flats: list[int] | None = None) -> list[bytes]:
         return await engine.read([chunk_request(index.sources[ref.source], ref) for ref in refs])
 
     return fetch
@@ -281,17 +283,17 @@ async def read_region(node: ArrayNode, region: tuple[slice, ...], fetch: Fetch,
         return None
     runs = read.batches(FETCH_RUN_BYTES)
     if len(runs) <= 1:
-        fetched = await fetch(read.missing) if read.missing else []
+        fetched = await fetch(read.missing, read.missing_flats) if read.missing else []
         if len(read.wanted) > 1:
             return await asyncio.to_thread(read.finish, fetched, out)
         return read.finish(fetched, out)
     out = await asyncio.to_thread(read.start, out)
-    pending = asyncio.ensure_future(fetch(runs[0][1]))
+    pending = asyncio.ensure_future(fetch(runs[0][1], runs[0][0]))
     try:
         for i, (flats, _) in enumerate(runs):
             stored = await pending
             if i + 1 < len(runs):
-                pending = asyncio.ensure_future(fetch(runs[i + 1][1]))
+                pending = asyncio.ensure_future(fetch(runs[i + 1][1], runs[i + 1][0]))
             await asyncio.to_thread(read.place, flats, stored, out)
             del stored
     finally:

@@ -257,7 +257,7 @@ class ReferenceStore(Store):
         if region is None:
             return None
         codec = codec_for(node.zarray)
-        data = await read_region(node, region, self._chunk_fetch(node.chunk_key(coords)),
+        data = await read_region(node, region, self._chunk_fetch(node),
                                  self.decoded, codec)
         if data is None:
             return None
@@ -279,14 +279,14 @@ class ReferenceStore(Store):
         codec = codec_for(node.zarray, sized=not node.irregular, array=path)
         cache = self.decoded if node.irregular else None
         out = np.empty(tuple(s.stop - s.start for s in region), codec.dtype)
-        return run_sync(read_region(node, region, self._chunk_fetch(path), cache, codec, out))
+        return run_sync(read_region(node, region, self._chunk_fetch(node), cache, codec, out))
 
-    def _chunk_fetch(self, where: str):
-        """A ``refindex.assemble.Fetch`` of this store's chunks through its batcher, failures
-        named by ``where`` (the key or array read)."""
-        async def fetch(refs: list[ChunkRef]) -> list[bytes]:
+    def _chunk_fetch(self, node: ArrayNode):
+        """A ``refindex.assemble.Fetch`` of ``node``'s stored chunks through this store's
+        batcher, a failure named by the chunk's key."""
+        async def fetch(refs: list[ChunkRef], flats: list[int]) -> list[bytes]:
             requests = [self._range_request(ref, None) for ref in refs]
-            return await self._fetch(requests, [where] * len(requests))
+            return await self._fetch(requests, node.chunk_keys(np.asarray(flats, np.int64)))
 
         return fetch
 
@@ -294,8 +294,8 @@ class ReferenceStore(Store):
         try:
             return await self.batcher.read(requests)
         except _WRAPPED_ERRORS as exc:
-            where = keys[0] if len(keys) == 1 else f"{keys[0]} (and {len(keys) - 1} more)"
-            raise type(exc)(f"{self.name or 'sidecar'}: {where}: {exc}") from exc
+            raise type(exc)(f"{self.name or 'sidecar'}: {_failed_key(exc, requests, keys)}: "
+                            f"{exc}") from exc
 
     def _range_request(self, ref: ChunkRef, byte_range: ByteRequest | None) -> RangeRequest:
         source = self.index.sources[ref.source]
@@ -394,6 +394,17 @@ def _sidecar_is_local(sidecar: str | os.PathLike | dict | Index | ReferenceStore
     if isinstance(sidecar, dict | Index):
         return True
     return is_local(sidecar)
+
+
+def _failed_key(error: Exception, requests: list[RangeRequest], keys: list[str]) -> str:
+    """The key of the request ``error`` is about (its message names the request's range),
+    else the first key and how many more were read with it."""
+    if len(keys) > 1:
+        text = str(error)
+        for key, request in zip(keys, requests, strict=True):
+            if request.where in text:
+                return key
+    return keys[0] if len(keys) == 1 else f"{keys[0]} (and {len(keys) - 1} more)"
 
 
 def _sidecar_hosts(sidecar: str | os.PathLike | ReferenceStore, options: ReadOptions) -> str:
