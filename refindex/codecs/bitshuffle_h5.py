@@ -23,6 +23,7 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ndarray_copy
 
+from refindex.codecs.imagecodecs_import import has, require
 from refindex.errors import RefindexError
 
 COMPRESSIONS = {0: "none", 2: "lz4", 3: "zstd"}
@@ -166,18 +167,8 @@ def config_for(cd_values: tuple[int, ...]) -> dict | None:
 
 def available() -> bool:
     """Whether imagecodecs with bitshuffle, LZ4 and zstd is installed here."""
-    try:
-        imagecodecs = _imagecodecs()
-    except RefindexError:
-        return False
-    return all(getattr(imagecodecs, n).available for n in ("BITSHUFFLE", "LZ4", "ZSTD"))
+    return has("BITSHUFFLE", "LZ4", "ZSTD")
 
 
 def _imagecodecs():
-    try:
-        import imagecodecs
-    except ImportError as error:
-        raise RefindexError(
-            "decoding HDF5 bitshuffle chunks needs imagecodecs: pip install 'refindex[plugins]'"
-        ) from error
-    return imagecodecs
+    return require("HDF5 bitshuffle chunks")

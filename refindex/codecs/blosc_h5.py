@@ -16,6 +16,7 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ndarray_copy
 
+from refindex.codecs.imagecodecs_import import has, require
 from refindex.errors import RefindexError
 
 
@@ -45,12 +46,9 @@ class BloscH5Codec(Codec):
 @functools.lru_cache(maxsize=8)
 def available(cname: str) -> bool:
     """Whether imagecodecs' c-blosc here has the compressor ``cname`` (e.g. ``"snappy"``)."""
-    try:
-        imagecodecs = _imagecodecs()
-    except RefindexError:
+    if not has("BLOSC"):
         return False
-    if not imagecodecs.BLOSC.available:
-        return False
+    imagecodecs = _imagecodecs()
     try:
         imagecodecs.blosc_encode(b"\0" * 64, compressor=cname)
     except Exception:  # noqa: BLE001 (an unknown compressor is a BloscError or ValueError)
@@ -59,10 +57,4 @@ def available(cname: str) -> bool:
 
 
 def _imagecodecs():
-    try:
-        import imagecodecs
-    except ImportError as error:
-        raise RefindexError(
-            "decoding these HDF5 Blosc chunks needs imagecodecs: pip install 'refindex[plugins]'"
-        ) from error
-    return imagecodecs
+    return require("these HDF5 Blosc chunks")

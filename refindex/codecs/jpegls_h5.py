@@ -17,6 +17,7 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ndarray_copy
 
+from refindex.codecs.imagecodecs_import import has, require
 from refindex.errors import RefindexError
 
 _NPARAMS = 13
@@ -83,17 +84,8 @@ def config_for(cd_values: tuple[int, ...]) -> dict | None:
 
 def available() -> bool:
     """Whether imagecodecs with JPEG-LS (CharLS) is installed here."""
-    try:
-        return bool(_imagecodecs().JPEGLS.available)
-    except RefindexError:
-        return False
+    return has("JPEGLS")
 
 
 def _imagecodecs():
-    try:
-        import imagecodecs
-    except ImportError as error:
-        raise RefindexError(
-            "decoding HDF5 FCIDECOMP chunks needs imagecodecs: pip install 'refindex[plugins]'"
-        ) from error
-    return imagecodecs
+    return require("HDF5 FCIDECOMP chunks")

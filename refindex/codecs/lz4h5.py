@@ -13,7 +13,7 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ndarray_copy
 
-from refindex.errors import RefindexError
+from refindex.codecs.imagecodecs_import import has, require
 
 
 class Lz4H5Codec(Codec):
@@ -45,17 +45,8 @@ class Lz4H5Codec(Codec):
 
 def available() -> bool:
     """Whether imagecodecs with the HDF5 LZ4 framing is installed here."""
-    try:
-        return bool(_imagecodecs().LZ4H5.available)
-    except RefindexError:
-        return False
+    return has("LZ4H5")
 
 
 def _imagecodecs():
-    try:
-        import imagecodecs
-    except ImportError as error:
-        raise RefindexError(
-            "decoding HDF5 LZ4 chunks needs imagecodecs: pip install 'refindex[plugins]'"
-        ) from error
-    return imagecodecs
+    return require("HDF5 LZ4 chunks")

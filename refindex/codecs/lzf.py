@@ -15,6 +15,7 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ndarray_copy
 
+from refindex.codecs.imagecodecs_import import has, require
 from refindex.errors import RefindexError
 
 
@@ -53,17 +54,8 @@ class LzfCodec(Codec):
 
 def available() -> bool:
     """Whether imagecodecs with LZF support is installed here."""
-    try:
-        return bool(_imagecodecs().LZF.available)
-    except RefindexError:
-        return False
+    return has("LZF")
 
 
 def _imagecodecs():
-    try:
-        import imagecodecs
-    except ImportError as error:
-        raise RefindexError(
-            "decoding LZF chunks needs imagecodecs: pip install 'refindex[plugins]'"
-        ) from error
-    return imagecodecs
+    return require("LZF chunks")

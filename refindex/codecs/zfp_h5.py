@@ -20,6 +20,7 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ndarray_copy
 
+from refindex.codecs.imagecodecs_import import has, require
 from refindex.errors import RefindexError
 
 _MAGIC_BITS = 32
@@ -109,17 +110,8 @@ def config_for(cd_values: tuple[int, ...]) -> dict | None:
 
 def available() -> bool:
     """Whether imagecodecs with zfp is installed here."""
-    try:
-        return bool(_imagecodecs().ZFP.available)
-    except RefindexError:
-        return False
+    return has("ZFP")
 
 
 def _imagecodecs():
-    try:
-        import imagecodecs
-    except ImportError as error:
-        raise RefindexError(
-            "decoding HDF5 zfp chunks needs imagecodecs: pip install 'refindex[plugins]'"
-        ) from error
-    return imagecodecs
+    return require("HDF5 zfp chunks")
