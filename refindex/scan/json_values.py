@@ -53,12 +53,8 @@ def decode_text(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def fill_to_json(fill: np.ndarray) -> object:
-    """A 0-d fill value array as Zarr v2 JSON: numbers as numbers (non-finite as strings),
-    complex as ``[real, imag]``, bytes and records as base64 of the whole item, datetimes as
-    their int64 count."""
-    value = fill[()]
-    kind = fill.dtype.kind
+def _number_to_json(value: Any, kind: str) -> Any:
+    """A boolean or number of NumPy ``kind`` as JSON, or ``NotImplemented`` for other kinds."""
     if kind == "b":
         return bool(value)
     if kind in "iu":
@@ -67,6 +63,17 @@ def fill_to_json(fill: np.ndarray) -> object:
         return float_to_json(value)
     if kind == "c":
         return complex_to_json(value)
+    return NotImplemented
+
+
+def fill_to_json(fill: np.ndarray) -> object:
+    """A 0-d fill value array as Zarr v2 JSON: numbers as numbers (non-finite as strings),
+    complex as ``[real, imag]``, bytes and records as base64 of the whole item, datetimes as
+    their int64 count."""
+    value = fill[()]
+    kind = fill.dtype.kind
+    if (number := _number_to_json(value, kind)) is not NotImplemented:
+        return number
     if kind in "mM":
         return int(value.view("i8"))
     if kind in "SV":
@@ -102,14 +109,8 @@ def value_to_json(value: Any, special: Special | None = None) -> Any:
 
 def _scalar_to_json(value: np.generic, special: Special | None) -> Any:
     kind = value.dtype.kind
-    if kind == "b":
-        return bool(value)
-    if kind in "iu":
-        return int(value)
-    if kind == "f":
-        return float_to_json(value)
-    if kind == "c":
-        return complex_to_json(value)
+    if (number := _number_to_json(value, kind)) is not NotImplemented:
+        return number
     if kind == "S":
         return decode_text(bytes(value))
     if kind == "U":
