@@ -41,14 +41,20 @@ def use_hdf5plugin() -> None:
 def _drop_foreign_plugin_folders() -> list[str]:
     """Remove from h5py's plugin search path the folders of plugins built for another HDF5."""
     from h5py import h5pl
+    from h5py._objects import phil
 
     foreign = _foreign_plugin_folders()
+    if not foreign:
+        return []  # no HDF5 call at all: this runs before every decode through HDF5
     dropped = []
-    for index in reversed(range(h5pl.size())):
-        folder = os.path.realpath(h5pl.get(index).decode("utf-8", "replace"))
-        if folder in foreign:
-            h5pl.remove(index)
-            dropped.append(folder)
+    # h5py's own lock: the search path must not change while another thread (a pool
+    # decoding chunks through HDF5) is inside HDF5; h5pl's calls do not take it themselves.
+    with phil:
+        for index in reversed(range(h5pl.size())):
+            folder = os.path.realpath(h5pl.get(index).decode("utf-8", "replace"))
+            if folder in foreign:
+                h5pl.remove(index)
+                dropped.append(folder)
     return dropped
 
 
