@@ -62,9 +62,10 @@ class StreamedTable:
             del self._inline[k]
         self.parts.append(encode_part(self._source[:size], self._offset[:size],
                                       self._length[:size], inline))
-        self._source.fill(ABSENT)
-        self._offset.fill(0)
-        self._length.fill(0)
+        # Only what was used: the buffers hold a whole part (a million chunks each).
+        self._source[:size] = ABSENT
+        self._offset[:size] = 0
+        self._length[:size] = 0
 
     def finish(self, sources: int, where: str) -> ChunkTable:
         """The table, lazily decoded from its encoded parts (kept for writing as they are)."""
