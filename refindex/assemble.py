@@ -14,8 +14,9 @@ import asyncio
 import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Hashable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numcodecs
 import numpy as np
@@ -29,22 +30,28 @@ from refindex.grid import ChunkGrid
 from refindex.index import ABSENT, INLINE, ArrayNode, ChunkRef, Index, Source
 from refindex.io.requests import RangeRequest
 
-Fetch = Callable[[list[ChunkRef], list[int]], Awaitable[list[bytes]]]
-"""Fetches chunks' stored bytes, given their references and flat positions (which name them
-in errors), in that order."""
-"""Fetches the bytes of referenced (not inline, not absent) chunks, in order."""
+
+class Fetch(Protocol):
+    """Fetches chunks' stored bytes, given their references and flat positions (which name
+    them in errors), in that order; ``keep=False``: a bulk read, kept by no cache."""
+
+    def __call__(self, refs: list[ChunkRef], flats: list[int], keep: bool = True
+                 ) -> Awaitable[list[bytes]]: ...
 
 
-def chunk_request(source: Source, ref: ChunkRef) -> RangeRequest:
-    """The read of a referenced chunk's bytes, pinned to the source's recorded identity."""
+def chunk_request(source: Source, ref: ChunkRef, keep: bool = True) -> RangeRequest:
+    """The read of a referenced chunk's bytes, pinned to the source's recorded identity
+    (``keep``: see ``RangeRequest``)."""
     return RangeRequest(source.url, ref.offset, ref.length, etag=source.etag, size=source.size,
-                        last_modified=source.last_modified)
+                        last_modified=source.last_modified, keep=keep)
 
 
 def engine_fetch(index: Index, engine) -> Fetch:
     """A :data:`Fetch` reading ``index``'s chunks through the I/O engine ``engine``."""
-    async def fetch(refs: list[ChunkRef], flats: list[int] | None = None) -> list[bytes]:
-        return await engine.read([chunk_request(index.sources[ref.source], ref) for ref in refs])
+    async def fetch(refs: list[ChunkRef], flats: list[int] | None = None,
+                    keep: bool = True) -> list[bytes]:
+        return await engine.read([chunk_request(index.sources[ref.source], ref, keep)
+                                  for ref in refs])
 
     return fetch
 
@@ -188,6 +195,7 @@ class RegionRead:
     def __init__(self, node: ArrayNode, region: tuple[slice, ...],
                  cache: DecodedChunks | None = None, codec: ChunkCodec | None = None) -> None:
         self.node, self.region, self.cache = node, region, cache
+        self.keep = True  # False: a bulk read, whose decoded chunks the cache does not keep
         self.codec = codec or codec_for(node.zarray)
         self.grid = node.chunk_grid
         self.pieces = pieces_of(self.grid, region)
@@ -241,7 +249,7 @@ class RegionRead:
         def place(batch: list[tuple[Piece, bytes]]) -> None:
             for piece, data in batch:
                 chunk = self.codec.decode(data, self.grid.stored_shape(piece.coords))
-                if self.cache is not None:
+                if self.cache is not None and self.keep:
                     self.cache.put((self.node.path, piece.flat), chunk)
                 out[piece.target] = chunk[piece.source]
 
@@ -287,13 +295,17 @@ async def read_region(node: ArrayNode, region: tuple[slice, ...], fetch: Fetch,
         if len(read.wanted) > 1:
             return await asyncio.to_thread(read.finish, fetched, out)
         return read.finish(fetched, out)
+    # A read of several runs is a bulk read: neither its stored bytes nor its decoded chunks
+    # go to the caches, which it would only flush (peak memory: the result and two runs).
+    read.keep = False
     out = await asyncio.to_thread(read.start, out)
-    pending = asyncio.ensure_future(fetch(runs[0][1], runs[0][0]))
+    pending = asyncio.ensure_future(fetch(runs[0][1], runs[0][0], keep=False))
     try:
         for i, (flats, _) in enumerate(runs):
             stored = await pending
             if i + 1 < len(runs):
-                pending = asyncio.ensure_future(fetch(runs[i + 1][1], runs[i + 1][0]))
+                pending = asyncio.ensure_future(fetch(runs[i + 1][1], runs[i + 1][0],
+                                                      keep=False))
             await asyncio.to_thread(read.place, flats, stored, out)
             del stored
     finally:

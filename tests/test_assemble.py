@@ -185,6 +185,24 @@ def test_large_regions_decode_on_every_core_exactly(h5, monkeypatch, run_bytes):
     assert part.tobytes() == GRID[3:, 1:].tobytes()
 
 
+def test_a_bulk_read_is_not_kept_by_the_fetch_cache(h5, monkeypatch):
+    # A read of several runs would only flush the cache (and then itself): its stored bytes
+    # pass by it; one run's are kept for the reads after it.
+    store = refindex.open_store(h5[1])
+    memory = store.engine._cache.memory
+    store.read_region_sync("grid", (slice(0, 50), slice(0, 37)))
+    small = memory.size
+    assert small > 0
+    monkeypatch.setattr(assemble, "FETCH_RUN_BYTES", 20_000)
+    whole = store.read_region_sync("big", (slice(0, 6), slice(0, 64), slice(0, 64)))
+    assert whole.tobytes() == BIG.tobytes()
+    assert memory.size == small
+    again = store.read_region_sync("grid", (slice(0, 50), slice(0, 37)))  # still cached
+    assert again.tobytes() == GRID.tobytes()
+    with pytest.raises(IndexError, match="grid"):
+        store.read_region_sync("grid", (slice(0, 50), slice(0, 40)))  # past the shape
+
+
 @pytest.fixture
 def corrupt(h5, tmp_path):
     """A copy of the file with one chunk of ``big`` (not the first) overwritten."""

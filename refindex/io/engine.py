@@ -277,7 +277,8 @@ class ReadEngine:
                 missing_reads[index] -= 1
                 if missing_reads[index] == 0 and not failed[index]:
                     data = assemble(plan.pieces[index], fetched)
-                    self._cache.put_memory(requests[index], data)
+                    if requests[index].keep:
+                        self._cache.put_memory(requests[index], data)
                     finish(index, data)
                     done.append((requests[index], data))
             await self._cache.put_disk(done)

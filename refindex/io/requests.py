@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,9 @@ class RangeRequest:
     When ``etag`` or ``size`` (bytes) are given, the object must still have them, else the
     read fails with ``SourceChangedError`` instead of returning another object's bytes.
     ``last_modified`` (an HTTP date, as a server's ``Last-Modified`` header gave it) is
-    checked the same way when there is no ETag.
+    checked the same way when there is no ETag. ``keep=False`` marks a bulk read's range,
+    which the memory cache serves if it holds it but does not keep: a read larger than the
+    cache would only evict what other reads need, and then itself.
     """
 
     url: str
@@ -23,6 +25,7 @@ class RangeRequest:
     etag: str | None = None
     size: int | None = None
     last_modified: str | None = None
+    keep: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
         if self.offset < 0:

@@ -276,6 +276,11 @@ class ReferenceStore(Store):
         from refindex.io.loop import run_sync
 
         node = self.index.arrays[path]
+        shape = node.zarray["shape"]
+        if len(region) != len(shape) or not all(
+                0 <= s.start <= s.stop <= n for s, n in zip(region, shape, strict=False)):
+            raise IndexError(f"{self.name or 'sidecar'}: {path}: region {region} is not "
+                             f"within the array's shape {tuple(shape)}")
         codec = codec_for(node.zarray, sized=not node.irregular, array=path)
         cache = self.decoded if node.irregular else None
         out = np.empty(tuple(s.stop - s.start for s in region), codec.dtype)
@@ -284,8 +289,9 @@ class ReferenceStore(Store):
     def _chunk_fetch(self, node: ArrayNode):
         """A ``refindex.assemble.Fetch`` of ``node``'s stored chunks through this store's
         batcher, a failure named by the chunk's key."""
-        async def fetch(refs: list[ChunkRef], flats: list[int]) -> list[bytes]:
-            requests = [self._range_request(ref, None) for ref in refs]
+        async def fetch(refs: list[ChunkRef], flats: list[int], keep: bool = True
+                        ) -> list[bytes]:
+            requests = [self._range_request(ref, None, keep) for ref in refs]
             return await self._fetch(requests, node.chunk_keys(np.asarray(flats, np.int64)))
 
         return fetch
@@ -297,7 +303,8 @@ class ReferenceStore(Store):
             raise type(exc)(f"{self.name or 'sidecar'}: {_failed_key(exc, requests, keys)}: "
                             f"{exc}") from exc
 
-    def _range_request(self, ref: ChunkRef, byte_range: ByteRequest | None) -> RangeRequest:
+    def _range_request(self, ref: ChunkRef, byte_range: ByteRequest | None,
+                       keep: bool = True) -> RangeRequest:
         source = self.index.sources[ref.source]
         offset, length = ref.offset, ref.length
         if byte_range is not None and length != WHOLE:
@@ -306,7 +313,7 @@ class ReferenceStore(Store):
         elif byte_range is not None:
             raise FetchError(f"{source.url}: byte ranges of whole-object references are not "
                              "supported")
-        return chunk_request(source, ChunkRef(ref.source, offset, length))
+        return chunk_request(source, ChunkRef(ref.source, offset, length), keep)
 
     def _read_ahead(self, node: ArrayNode, flat: int) -> None:
         """Fetch the chunks ahead of an in-order walk into the engine's cache, in the batch
