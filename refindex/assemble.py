@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Hashable
 from dataclasses import dataclass
@@ -23,9 +24,10 @@ import numpy as np
 import ujson
 from numcodecs.compat import ensure_ndarray_like
 
-from refindex.codecs.fast_zlib import fast_codecs
-from refindex.codecs.guarded import guarded_codecs
+from refindex.codecs.fast_zlib import fast_codecs, inflate_into
+from refindex.codecs.guarded import decode_problem, guarded_codecs
 from refindex.decode_pool import in_parallel
+from refindex.errors import ChunkDecodeError
 from refindex.grid import ChunkGrid
 from refindex.index import ABSENT, INLINE, ArrayNode, ChunkRef, Index, Source
 from refindex.io.requests import RangeRequest
@@ -96,9 +98,15 @@ class ChunkCodec:
         fill = metadata.fill_value
         self.fill_value = metadata.dtype.default_scalar() if fill is None else fill
         self.order = zarray.get("order") or "C"
+        self.array = array
+        self._inflate_plan = _inflate_plan(zarray, self.dtype) if sized else None
 
-    def decode(self, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
-        """The chunk of ``shape`` (as stored, edge chunks padded) that ``data`` encodes."""
+    def decode(self, data: bytes, shape: tuple[int, ...], scratch: bool = False) -> np.ndarray:
+        """The chunk of ``shape`` (as stored, edge chunks padded) that ``data`` encodes.
+        ``scratch``: the result may be a view of this thread's scratch buffers, valid until
+        the thread's next decode (zlib + shuffle chunks then allocate nothing)."""
+        if scratch and self._inflate_plan is not None:
+            return self._decode_into_scratch(data, shape)
         buffer = data
         if self._compressor is not None:
             buffer = self._compressor.decode(buffer)
@@ -112,6 +120,51 @@ class ChunkCodec:
     def filled(self, shape: tuple[int, ...]) -> np.ndarray:
         """An array of ``shape`` holding the fill value."""
         return np.full(shape, self.fill_value, dtype=self.dtype)
+
+    def _decode_into_scratch(self, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+        chunk_bytes, shuffle = self._inflate_plan
+        inflated, shuffled = _scratch(chunk_bytes)
+        try:
+            filled = inflate_into(data, inflated)
+        except (zlib.error, ValueError) as exc:
+            raise ChunkDecodeError(decode_problem(self.array, "zlib", str(exc))) from None
+        if filled.nbytes != chunk_bytes:
+            raise ChunkDecodeError(decode_problem(
+                self.array, "zlib", f"it decodes to {filled.nbytes} bytes, a chunk of this "
+                                    f"array has {chunk_bytes}"))
+        decoded = shuffle.decode(inflated, out=shuffled) if shuffle is not None else inflated
+        return decoded.view(self.dtype).reshape(shape, order=self.order)
+
+
+def _inflate_plan(zarray: dict, dtype: np.dtype) -> tuple[int, object] | None:
+    """``(chunk bytes, shuffle codec or None)`` when ``zarray``'s chunks are zlib, optionally
+    after a byte shuffle, of a fixed-size dtype: what ``ChunkCodec`` can decode into scratch
+    buffers; else None."""
+    compressor = zarray.get("compressor")
+    # Encoding order (HDF5 pipelines often name no compressor: zlib is the last filter).
+    steps = [*(zarray.get("filters") or ()), *([compressor] if compressor else [])]
+    if dtype.kind == "O" or not 1 <= len(steps) <= 2 or not all(
+            isinstance(step, dict) for step in steps) or steps[-1].get("id") != "zlib":
+        return None
+    shuffle = None
+    if len(steps) == 2:
+        if steps[0].get("id") != "shuffle":
+            return None
+        shuffle = numcodecs.get_codec(dict(steps[0]))
+    chunk_bytes = int(np.prod(zarray["chunks"], dtype=np.int64)) * dtype.itemsize
+    return (chunk_bytes, shuffle) if chunk_bytes else None
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(nbytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """This thread's two scratch buffers of ``nbytes`` (grown, never shrunk below 4 MiB)."""
+    buffers = getattr(_SCRATCH, "buffers", None)
+    if buffers is None or buffers[0].nbytes < nbytes:
+        size = max(nbytes, 1 << 22)
+        buffers = _SCRATCH.buffers = (np.empty(size, np.uint8), np.empty(size, np.uint8))
+    return buffers[0][:nbytes], buffers[1][:nbytes]
 
 
 def _codec(config: dict | None):
@@ -248,8 +301,10 @@ class RegionRead:
 
         def place(batch: list[tuple[Piece, bytes]]) -> None:
             for piece, data in batch:
-                chunk = self.codec.decode(data, self.grid.stored_shape(piece.coords))
-                if self.cache is not None and self.keep:
+                caching = self.cache is not None and self.keep
+                chunk = self.codec.decode(data, self.grid.stored_shape(piece.coords),
+                                          scratch=not caching)
+                if caching:
                     self.cache.put((self.node.path, piece.flat), chunk)
                 out[piece.target] = chunk[piece.source]
 

@@ -237,6 +237,51 @@ def test_a_decompression_bomb_is_stopped_at_the_chunks_size(h5):
         codec.decode(bomb, (8, 5))
 
 
+@pytest.mark.parametrize("libdeflate", [True, False])
+@pytest.mark.parametrize("dtype, shuffle", [("<f4", True), (">i4", True), ("|u1", True),
+                                            ("<f8", False), (">u2", True)])
+def test_zlib_chunks_decode_into_scratch_buffers_exactly(tmp_path, monkeypatch, libdeflate,
+                                                         dtype, shuffle):
+    # The region reader inflates zlib (+ shuffle) chunks into per-thread buffers, through
+    # libdeflate when imagecodecs is there, else zlib-ng: the values h5py reads, either way.
+    from refindex.codecs import fast_zlib
+
+    if libdeflate and not fast_zlib._libdeflate():
+        pytest.skip("imagecodecs with libdeflate is not installed")
+    monkeypatch.setattr(fast_zlib, "_LIBDEFLATE", None if libdeflate else False)
+    values = RNG.integers(0, 200, (13, 21, 17)).astype(dtype)
+    path = tmp_path / "zlib.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("v", data=values, chunks=(4, 8, 17), compression="gzip",
+                         shuffle=shuffle)
+    store = refindex.open_store(scan_to_sidecar(path, tmp_path))
+    assert codec_for(store.index.arrays["v"].zarray, sized=True)._inflate_plan is not None
+    for region in [(slice(0, 13), slice(0, 21), slice(0, 17)),
+                   (slice(3, 11), slice(5, 20), slice(2, 9))]:
+        read = store.read_region_sync("v", region)
+        assert read.dtype == values.dtype and read.tobytes() == values[region].tobytes()
+
+
+@pytest.mark.parametrize("libdeflate", [True, False])
+@pytest.mark.parametrize("stored, why", [
+    (zlib.compress(bytes(8 * 5 * 4 - 1)), "decodes to 159 bytes"),  # a byte short
+    (zlib.compress(bytes(8 * 5 * 4 + 1)), "more than 160 bytes"),  # a byte long
+    (zlib.compress(bytes(160))[:-3], ""),  # truncated: the checksum is cut
+    (b"not zlib at all", ""),
+])
+def test_zlib_chunks_of_the_wrong_size_or_broken_are_chunk_decode_errors(
+        h5, monkeypatch, libdeflate, stored, why):
+    from refindex.codecs import fast_zlib
+
+    if libdeflate and not fast_zlib._libdeflate():
+        pytest.skip("imagecodecs with libdeflate is not installed")
+    monkeypatch.setattr(fast_zlib, "_LIBDEFLATE", None if libdeflate else False)
+    zarray = refindex.load_index(h5[1]).arrays["grid"].zarray
+    codec = codec_for(zarray, sized=True, array="grid")
+    with pytest.raises(ChunkDecodeError, match=f"'grid'.*cannot be decoded.*{why}"):
+        codec.decode(stored, (8, 5), scratch=True)
+
+
 def test_refindex_read_reads_selections_through_the_region_reader(h5, capsys):
     assert main(["read", str(h5[1]), "-a", "grid", "--select=-1,::-4"]) == 0
     assert "/grid: (10,) float32, 40 bytes" in capsys.readouterr().out

@@ -8,12 +8,19 @@ streams to the same bytes (DEFLATE decoding is fully specified) some 25-40% fast
 Sidecars keep saying ``zlib``, so every reader can use them; the store serves ``refindex.zlib``
 in the metadata it hands zarr (see ``fast_codecs``). Encoding is plain zlib, as numcodecs does.
 Without zlib-ng installed the codec is numcodecs' zlib.
+
+``inflate_into`` inflates a zlib stream into a buffer the caller owns: with imagecodecs
+installed (the ``plugins`` and ``xarray`` extras) through libdeflate, which is about twice as
+fast as zlib-ng on whole chunks and, writing into a reused buffer, allocates nothing (fresh
+megabyte buffers per chunk cost page faults, a third of a parallel decode's time); else
+through zlib-ng and a copy. The region reader decodes zlib + shuffle chunks this way.
 """
 
 from __future__ import annotations
 
 import zlib
 
+import numpy as np
 from numcodecs.compat import ensure_contiguous_ndarray, ndarray_copy
 from numcodecs.zlib import Zlib
 
@@ -22,6 +29,49 @@ try:
 except ImportError:  # pragma: no cover - zlib-ng is a dependency; kept for odd platforms
     inflater = zlib
 _inflater = inflater
+
+
+def _libdeflate():
+    try:
+        import imagecodecs
+
+        if imagecodecs.DEFLATE.available:
+            return imagecodecs.deflate_decode, imagecodecs.DeflateError
+    except (ImportError, AttributeError):
+        pass
+    return None
+
+
+_LIBDEFLATE = None  # (decode, error) once looked up; False when not there
+
+
+def inflate_into(data, out: np.ndarray) -> np.ndarray:
+    """The zlib stream ``data`` inflated into the uint8 buffer ``out``: the view of ``out`` it
+    filled. ``zlib.error`` when the stream is corrupt, its checksum fails or it ends early;
+    ``ValueError`` when it inflates to more than ``out`` holds (nothing beyond is written)."""
+    global _LIBDEFLATE
+    if _LIBDEFLATE is None:
+        _LIBDEFLATE = _libdeflate() or False
+    if _LIBDEFLATE:
+        decode, error = _LIBDEFLATE
+        try:
+            return decode(data, out=out)
+        except error as exc:
+            if "INSUFFICIENT_SPACE" in str(exc):
+                raise ValueError(f"it inflates to more than {out.nbytes} bytes") from None
+            raise zlib.error(f"invalid zlib stream ({exc})") from None
+    stream = _inflater.decompressobj()
+    try:
+        inflated = stream.decompress(ensure_contiguous_ndarray(data), out.nbytes + 1)
+    except _inflater.error as error:
+        raise zlib.error(str(error)) from None
+    if len(inflated) > out.nbytes:
+        raise ValueError(f"it inflates to more than {out.nbytes} bytes")
+    if not stream.eof:
+        raise zlib.error("incomplete or truncated stream")
+    filled = out[:len(inflated)]
+    filled[:] = np.frombuffer(inflated, dtype=np.uint8)
+    return filled
 
 
 class FastZlib(Zlib):

@@ -88,9 +88,15 @@ class GuardedCodec(Codec):
         return decoded
 
     def _problem(self, name: str, why: str) -> str:
-        return (f"array {self.array!r}: a chunk cannot be decoded with {name!r}: {why}; the "
-                "source's bytes are not what the sidecar describes (a corrupt file, or wrong "
-                "offsets or lengths in the sidecar)")
+        return decode_problem(self.array, name, why)
+
+
+def decode_problem(array: str, name: str, why: str) -> str:
+    """The message of a ``ChunkDecodeError``: ``array``'s chunk did not decode with codec
+    ``name`` because ``why``."""
+    return (f"array {array!r}: a chunk cannot be decoded with {name!r}: {why}; the source's "
+            "bytes are not what the sidecar describes (a corrupt file, or wrong offsets or "
+            "lengths in the sidecar)")
 
 
 def _type_name(exc: Exception) -> str:
