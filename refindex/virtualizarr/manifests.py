@@ -12,6 +12,7 @@ out, codecs or dtypes Zarr v3 cannot describe.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ class Conversion:
     group: ManifestGroup
     inline: dict[str, bytes] = field(default_factory=dict)
     inline_arrays: set[str] = field(default_factory=set)
-    """Paths of the arrays with inline chunks: loaded, never virtual."""
+    """Paths of the arrays with inline chunks (and of empty arrays): loaded, never
+    virtual."""
 
 
 def to_manifest_group(index: Index, name: str, group: str = "",
@@ -144,7 +146,9 @@ def _manifest(node: ArrayNode, name: str, sources: tuple[np.ndarray, np.ndarray]
     uris = paths[np.where(referenced, source, 0)]
     uris[~referenced] = ""
     inline = source == INLINE
-    if inline.any():
+    if inline.any() or not math.prod(node.zarray["shape"]):
+        # Empty arrays too: VirtualiZarr's writers cannot iterate a manifest of zero chunks,
+        # and loading one reads nothing.
         conversion.inline_arrays.add(relative)
         for flat, data in table.inline.items():
             key = _chunk_key(relative, table.coords(flat))
