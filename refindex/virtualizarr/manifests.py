@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 from virtualizarr.manifests import ChunkManifest, ManifestArray, ManifestGroup
+from zarr.codecs import VLenBytesCodec, VLenUTF8Codec
 
 from refindex.errors import UnsupportedFeatureError
 from refindex.index import INLINE, WHOLE, ArrayNode, Index
-from refindex.virtualizarr.metadata import DIMENSIONS, Refusal, v3_attributes, v3_metadata
-from refindex.xarray.dimensions import with_dimensions
+from refindex.virtualizarr.metadata import Refusal, v3_attributes, v3_metadata
+from refindex.xarray.dimensions import valid_dimensions, with_dimensions
 
 INLINE_SCHEME = "refindex-inline://"
 """Paths of the manifest entries of inline chunks; no object store answers them."""
@@ -122,10 +123,14 @@ def _manifest_array(node: ArrayNode, name: str, sources: tuple[np.ndarray, np.nd
                                       "needs one chunk shape", hint)
     try:
         metadata = v3_metadata(node.zarray, node.attrs, node.attr_dtypes,
-                               node.attrs[DIMENSIONS])
+                               valid_dimensions(node) or ())
     except Refusal as exc:
         raise UnsupportedFeatureError(name, where, str(exc), hint) from None
     manifest = _manifest(node, name, sources, conversion, relative)
+    if isinstance(metadata.codecs[0], VLenUTF8Codec | VLenBytesCodec):
+        # Variable-length strings are loaded even when referenced (a Zarr store's): the
+        # kerchunk writer leaves the string codec out of the .zarray it writes.
+        conversion.inline_arrays.add(relative)
     return ManifestArray(metadata=metadata, chunkmanifest=manifest)
 
 

@@ -117,9 +117,15 @@ def v3_attributes(attrs: Mapping[str, Any], attr_dtypes: Mapping[str, str],
     typed = typed_attrs({k: v for k, v in attrs.items() if k != DIMENSIONS}, attr_dtypes)
     out = {name: _plain(value) for name, value in typed.items()}
     if "_FillValue" in typed:
-        value = np.asarray(typed["_FillValue"])
-        if value.size == 1 and dtype.kind in "biufc":
-            out["_FillValue"] = FillValueCoder.encode(value.reshape(()).item(), dtype)
+        if dtype.kind in "biufc":
+            # The array's own type (a NaN that JSON holds as "NaN" has no recorded dtype).
+            value = np.asarray(typed["_FillValue"]).astype(dtype)
+            if value.size == 1:
+                out["_FillValue"] = FillValueCoder.encode(value.reshape(()).item(), dtype)
+        elif dtype.kind not in "SV":
+            # xarray cannot read a string array's _FillValue from Zarr v3 (it refuses to
+            # open the variable): it is not carried over for variable-length strings.
+            del out["_FillValue"]
     return out
 
 
