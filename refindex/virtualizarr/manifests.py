@@ -50,16 +50,17 @@ def to_manifest_group(index: Index, name: str, group: str = "",
     parsers take them. Raises UnsupportedFeatureError naming an array that cannot be held.
     """
     group = group.strip("/")
-    if group not in index.groups:
+    groups = _group_paths([*index.groups, *(p.rpartition("/")[0] for p in index.arrays)])
+    if group not in groups:
         raise UnsupportedFeatureError(name, "/" + group, "no such group",
-                                      f"groups: {sorted('/' + g for g in index.groups)}")
+                                      f"groups: {sorted('/' + g for g in groups)}")
     dropped = set(drop_variables)
     index = with_dimensions(index)
     paths = _source_paths(index, name)
     sizes = np.array([-1 if s.size is None else s.size for s in index.sources] or [-1],
                      dtype=np.int64)
     conversion = Conversion(ManifestGroup())
-    arrays: dict[str, dict[str, ManifestArray]] = {g: {} for g in index.groups}
+    arrays: dict[str, dict[str, ManifestArray]] = {g: {} for g in groups}
     for path, node in index.arrays.items():
         parent, _, base = path.rpartition("/")
         relative = _relative(path, group)
@@ -74,8 +75,19 @@ def to_manifest_group(index: Index, name: str, group: str = "",
             raise UnsupportedFeatureError(
                 name, "/" + path, f"left out when the container was scanned: {reason}",
                 f"drop it with drop_variables=[{relative!r}]")
-    conversion.group = _tree(index, arrays, group)
+    conversion.group = _tree(index, groups, arrays, group)
     return conversion
+
+
+def _group_paths(named: Iterable[str]) -> set[str]:
+    """The groups ``named`` (those an index names and its arrays' parents: a kerchunk
+    sidecar need not name them) with all their enclosing groups."""
+    paths: set[str] = set()
+    for path in set(named):
+        while path not in paths:
+            paths.add(path)
+            path = path.rpartition("/")[0]
+    return paths
 
 
 def _relative(path: str, group: str) -> str | None:
@@ -84,11 +96,10 @@ def _relative(path: str, group: str) -> str | None:
     return path[len(group) + 1:] if path.startswith(group + "/") else None
 
 
-def _tree(index: Index, arrays: dict[str, dict[str, ManifestArray]], path: str
-          ) -> ManifestGroup:
-    children = {g.rpartition("/")[2]: g for g in index.groups
-                if g and g.rpartition("/")[0] == path}
-    groups = {child: _tree(index, arrays, full) for child, full in children.items()}
+def _tree(index: Index, paths: set[str], arrays: dict[str, dict[str, ManifestArray]],
+          path: str) -> ManifestGroup:
+    children = {g.rpartition("/")[2]: g for g in paths if g and g.rpartition("/")[0] == path}
+    groups = {child: _tree(index, paths, arrays, full) for child, full in children.items()}
     attrs = v3_group_attributes(index, path)
     return ManifestGroup(arrays=arrays.get(path, {}), groups=groups, attributes=attrs)
 

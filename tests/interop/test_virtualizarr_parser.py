@@ -195,3 +195,18 @@ def test_virtualizarr_kerchunk_output_keeps_scalars(tmp_path):
         f["value"] = 3.5
     vds = open_virtual(path)
     assert float(through_kerchunk(vds, tmp_path)["value"]) == 3.5
+
+
+def test_groups_a_kerchunk_sidecar_leaves_implicit_are_kept(tmp_path):
+    path = tmp_path / "deep.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("a/b/data", data=np.arange(6.0))
+    index = refindex.scan(path).index
+    index.groups = {"": {}}  # as a foreign sidecar that names no groups
+    sidecar = tmp_path / "deep.refs.json"
+    refindex.write_index(index, sidecar, format="kerchunk")
+    store = Parser(group="a/b")(url_of(sidecar), local_registry())
+    with h5py.File(path) as f:
+        assert_same_values(loaded(store.to_virtual_dataset(), store)["data"].values,
+                           f["a/b/data"][()])
+    assert "a" in Parser()(url_of(sidecar), local_registry())._group.groups
