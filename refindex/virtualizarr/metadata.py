@@ -43,6 +43,8 @@ def v3_metadata(zarray: Mapping[str, Any], attrs: Mapping[str, Any],
                 attr_dtypes: Mapping[str, str], dims: Sequence[str]) -> ArrayV3Metadata:
     """Zarr v3 metadata equivalent to ``zarray``, with ``attrs`` (JSON values, restored to
     ``attr_dtypes``) as attributes and ``dims`` as dimension names. Raises Refusal."""
+    for config in _configs(zarray):  # named first: zarr's own complaint would hide them
+        _v3_class(config)
     try:
         v2 = ArrayV2Metadata.from_dict({**zarray, "zarr_format": 2, "attributes": {}})
     except Exception as exc:  # zarr's own reasons: a dtype or fill value it cannot parse
@@ -65,21 +67,31 @@ def v3_metadata(zarray: Mapping[str, Any], attrs: Mapping[str, Any],
         raise Refusal(f"Zarr v3 cannot describe it ({type(exc).__name__}: {exc})") from None
 
 
-def _codecs(zarray: Mapping[str, Any], v2: ArrayV2Metadata) -> list:
+def _configs(zarray: Mapping[str, Any]) -> list:
+    """The numcodecs configs of ``zarray`` in encoding order: filters, then compressor."""
     configs = [*(zarray.get("filters") or ())]
     if zarray.get("compressor"):
         configs.append(zarray["compressor"])
+    return configs
+
+
+def _codecs(zarray: Mapping[str, Any], v2: ArrayV2Metadata) -> list:
     array_array: list = []
     if v2.order == "F":
         array_array.append(TransposeCodec(order=tuple(range(len(v2.shape) - 1, -1, -1))))
     array_bytes = None
     bytes_bytes: list = []
-    for config in configs:
-        codec_id = config.get("id") if isinstance(config, Mapping) else None
-        if codec_id in _STRING_CODECS and array_bytes is None and not bytes_bytes:
+    for config in _configs(zarray):
+        codec_id = config["id"]
+        if codec_id in _STRING_CODECS:
+            if array_bytes is not None or bytes_bytes:
+                raise Refusal(f"codec {codec_id!r} after a codec that makes bytes has no "
+                              "Zarr v3 order")
             array_bytes = _STRING_CODECS[codec_id]()
             continue
-        codec = _v3_codec(codec_id, config)
+        codec = _v3_class(config).from_dict(
+            {"name": PREFIX + codec_id,
+             "configuration": {k: v for k, v in config.items() if k != "id"}})
         if isinstance(codec, ArrayArrayCodec) and array_bytes is None and not bytes_bytes:
             array_array.append(codec)
         elif isinstance(codec, BytesBytesCodec):
@@ -98,15 +110,18 @@ def _codecs(zarray: Mapping[str, Any], v2: ArrayV2Metadata) -> list:
     return [*array_array, array_bytes, *bytes_bytes]
 
 
-def _v3_codec(codec_id: str | None, config: Mapping[str, Any]):
-    if not codec_id:
+def _v3_class(config: Any) -> type | None:
+    """The Zarr v3 codec class of a numcodecs config (None for the string codecs, which
+    become the array-to-bytes codec), or Refusal."""
+    codec_id = config.get("id") if isinstance(config, Mapping) else None
+    if not isinstance(codec_id, str) or not codec_id:
         raise Refusal(f"codec config {config!r} has no 'id'")
+    if codec_id in _STRING_CODECS:
+        return None
     try:
-        cls = get_codec_class(PREFIX + codec_id)
+        return get_codec_class(PREFIX + codec_id)
     except KeyError:
         raise Refusal(f"codec {codec_id!r} has no Zarr v3 form") from None
-    configuration = {k: v for k, v in config.items() if k != "id"}
-    return cls.from_dict({"name": PREFIX + codec_id, "configuration": configuration})
 
 
 def v3_attributes(attrs: Mapping[str, Any], attr_dtypes: Mapping[str, str],
@@ -122,9 +137,9 @@ def v3_attributes(attrs: Mapping[str, Any], attr_dtypes: Mapping[str, str],
             value = np.asarray(typed["_FillValue"]).astype(dtype)
             if value.size == 1:
                 out["_FillValue"] = FillValueCoder.encode(value.reshape(()).item(), dtype)
-        elif dtype.kind not in "SV":
-            # xarray cannot read a string array's _FillValue from Zarr v3 (it refuses to
-            # open the variable): it is not carried over for variable-length strings.
+        else:
+            # xarray reads a _FillValue attribute from Zarr v3 for numbers only: for strings
+            # and records it refuses to open the variable. Not carried over for them.
             del out["_FillValue"]
     return out
 

@@ -188,3 +188,23 @@ def test_root_coordinates_attribute(tmp_path):
 
     vds = assert_round_trips(_h5(tmp_path / "coordinates.nc", build), tmp_path)
     assert {"lat", "lon"} <= set(vds.coords)
+
+
+RECORD = np.dtype([("id", "i4"), ("temperature", "f4")])
+
+
+@pytest.mark.parametrize(("fill", "data"), [
+    ("NaN", np.array(["three"], dtype="S10")),
+    ((-9999, -9999.0), np.array([(1, 98.6), (2, 101.3)], dtype=RECORD)),
+], ids=["bytes", "record"])
+def test_fill_values_of_bytes_and_records_open_unmasked(fill, data, tmp_path):
+    def build(f):
+        dset = f.create_dataset("data", data=data, chunks=True)
+        scale = f.create_dataset("dim_scale", data=data, chunks=True)
+        scale.make_scale()
+        dset.dims[0].attach_scale(scale)
+        dset.attrs["_FillValue"] = fill
+
+    path = _h5(tmp_path / "fill.nc", build)
+    vds = assert_round_trips(path, tmp_path)
+    assert "_FillValue" not in vds["data"].attrs
