@@ -210,3 +210,17 @@ def test_groups_a_kerchunk_sidecar_leaves_implicit_are_kept(tmp_path):
         assert_same_values(loaded(store.to_virtual_dataset(), store)["data"].values,
                            f["a/b/data"][()])
     assert "a" in Parser()(url_of(sidecar), local_registry())._group.groups
+
+
+def test_containers_recognised_by_content_need_nothing_of_the_parser(tmp_path):
+    # MRC: a container kind added after the parser; scan() recognises it by content.
+    from tests.scan import mrcfiles
+
+    path = tmp_path / "volume.mrc"
+    data = mrcfiles.values("<f4", (6, 8, 10))
+    mrcfiles.write(path, data)
+    store = Parser()(url_of(path), local_registry())
+    vds = store.to_virtual_dataset()
+    assert_same_values(loaded(vds, store)["data"].values, mrcfiles.read(path))
+    assert_same_values(through_icechunk(vds, tmp_path, tmp_path)["data"].values,
+                       mrcfiles.read(path))
