@@ -16,7 +16,6 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from virtualizarr.manifests import ChunkManifest, ManifestArray, ManifestGroup
@@ -110,14 +109,16 @@ def v3_group_attributes(index: Index, path: str) -> dict:
 
 
 def _source_paths(index: Index, name: str) -> np.ndarray:
-    """Per source id, its URI as VirtualiZarr wants it (local paths as ``file://``)."""
+    """Per source id, its URI as VirtualiZarr reads it (local paths as ``file://`` + path)."""
     uris = []
     for source in index.sources:
         url = source.url
         if url.startswith("file://") or "://" in url:
             uris.append(url)
         elif os.path.isabs(url):
-            uris.append(Path(url).as_uri())
+            # Not percent-encoded: VirtualiZarr's ManifestStore and kerchunk writer take the
+            # path after "file://" as it is (a space as %20 would name another file).
+            uris.append("file://" + url)
         else:
             raise UnsupportedFeatureError(name, "(sources)", f"source {url!r} is a relative "
                                           "path", "VirtualiZarr needs absolute paths or URLs")

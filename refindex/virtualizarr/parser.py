@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from urllib.parse import unquote, urlsplit
 
 from obspec_utils.registry import ObjectStoreRegistry
 
@@ -19,6 +20,14 @@ from refindex.virtualizarr.store import InlineManifestStore
 
 SNIFF_BYTES = 64
 """Bytes read from the start of a file to tell a sidecar (JSON) from a container."""
+
+
+def _location(url: str) -> str:
+    """A local path for a ``file://`` URI (percent-decoded, as VirtualiZarr encodes it), else
+    the URL as refindex reads it."""
+    if url.startswith("file://"):
+        return normalize_location(unquote(urlsplit(url).path))
+    return normalize_location(url)
 
 
 class Parser:
@@ -45,7 +54,7 @@ class Parser:
     def __call__(self, url: str, registry: ObjectStoreRegistry) -> InlineManifestStore:
         """Scan or load ``url`` (a ``file://``, ``s3://`` or ``http(s)://`` URL or a local
         path) into a ManifestStore reading through ``registry``."""
-        location = normalize_location(url)
+        location = _location(url)
         options = self.read_options or read_options_for(location, registry,
                                                         ReadOptions.from_env())
         index = self.index(location, options)

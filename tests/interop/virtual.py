@@ -79,7 +79,7 @@ def through_kerchunk(vds: xr.Dataset, tmp_path: Path) -> xr.Dataset:
 def through_icechunk(vds: xr.Dataset, tmp_path: Path, data_dir: Path) -> xr.Dataset:
     import icechunk
 
-    prefix = data_dir.resolve().as_uri() + "/"
+    prefix = f"file://{data_dir.resolve()}/"  # as the manifests name local files
     config = icechunk.RepositoryConfig.default()
     config.set_virtual_chunk_container(
         icechunk.VirtualChunkContainer(prefix, icechunk.local_filesystem_store(str(data_dir))))
