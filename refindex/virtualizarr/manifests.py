@@ -99,11 +99,11 @@ def _tree(index: Index, paths: set[str], arrays: dict[str, dict[str, ManifestArr
           path: str) -> ManifestGroup:
     children = {g.rpartition("/")[2]: g for g in paths if g and g.rpartition("/")[0] == path}
     groups = {child: _tree(index, paths, arrays, full) for child, full in children.items()}
-    attrs = v3_group_attributes(index, path)
+    attrs = _group_attributes(index, path)
     return ManifestGroup(arrays=arrays.get(path, {}), groups=groups, attributes=attrs)
 
 
-def v3_group_attributes(index: Index, path: str) -> dict:
+def _group_attributes(index: Index, path: str) -> dict:
     return v3_attributes(index.groups.get(path, {}), index.group_attr_dtypes.get(path, {}),
                          np.dtype("f8"))
 

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
+import ujson
 from obspec_utils.registry import ObjectStoreRegistry
 
 from refindex.index import Index
@@ -14,6 +15,8 @@ from refindex.io import ReadEngine, ReadOptions
 from refindex.io.requests import RangeRequest
 from refindex.scan import ScanOptions, normalize_location, scan
 from refindex.sidecar import load_index
+from refindex.sidecar.native import INDEX_FILE
+from refindex.sidecar.parquet import METADATA_FILE, is_parquet_refs
 from refindex.virtualizarr.manifests import to_manifest_group
 from refindex.virtualizarr.registry_options import read_options_for
 from refindex.virtualizarr.store import InlineManifestStore
@@ -28,6 +31,18 @@ def _location(url: str) -> str:
     if url.startswith("file://"):
         return normalize_location(unquote(urlsplit(url).path))
     return normalize_location(url)
+
+
+def _sidecar_directory(path: str) -> bool:
+    """Whether a local directory is a sidecar (native, or kerchunk parquet references)
+    rather than a Zarr store to scan."""
+    if os.path.isfile(os.path.join(path, INDEX_FILE)):
+        return True
+    try:
+        with open(os.path.join(path, METADATA_FILE), "rb") as file:
+            return is_parquet_refs(ujson.loads(file.read()))
+    except (OSError, ValueError):
+        return False
 
 
 class Parser:
@@ -66,9 +81,11 @@ class Parser:
     def index(self, location: str, options: ReadOptions) -> Index:
         """The Index of ``location``: loaded when it is a sidecar, else scanned."""
         if os.path.isdir(location):
-            if os.path.isfile(os.path.join(location, "index.json")):
+            if _sidecar_directory(location):
                 return load_index(location, options)
             return scan(location, self.scan_options, options).index
+        if "://" in location and location.endswith("/"):  # a remote sidecar directory
+            return load_index(location, options)
         engine = ReadEngine(options)
         try:
             info = engine.info_sync(location)

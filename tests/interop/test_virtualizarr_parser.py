@@ -138,6 +138,16 @@ def test_a_sidecar_reads_as_the_file_it_describes(form, tmp_path):
         assert_same_values(through_kerchunk(vds, tmp_path)["data"].values, f["data"][()])
 
 
+def test_kerchunk_parquet_references_read_as_the_file(tmp_path):
+    path = _chunked(tmp_path / "a.h5", shuffle=True)
+    vds = open_virtual(path)
+    vds.vz.to_kerchunk(str(tmp_path / "a.parq"), format="parquet")
+    store = Parser()(url_of(tmp_path / "a.parq"), local_registry())
+    assert store._group.arrays["data"].manifest == vds["data"].data.manifest
+    with h5py.File(path) as f:
+        assert_same_values(loaded(vds, store)["data"].values, f["data"][()])
+
+
 def _assert_zarr_store_round_trips(container, original, tmp_path):
     store = Parser()(url_of(container), local_registry())
     vds = store.to_virtual_dataset()
