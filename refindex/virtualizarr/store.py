@@ -51,22 +51,31 @@ class InlineManifestStore(ManifestStore):
         # VirtualiZarr's datatree takes one list for every group: names, not paths.
         names = [path.rpartition("/")[2] for path in self.inline_arrays]
         if names:
-            loadable_variables = _with(loadable_variables, names, self._group)
+            loadable_variables = _with(loadable_variables, names, self._group, recursive=True)
         return super().to_virtual_datatree(group, loadable_variables=loadable_variables,
                                            decode_times=decode_times)
 
 
-def _with(loadable: Iterable[Hashable] | None, inline: list[str],
-          node: ManifestGroup) -> list[Hashable] | None:
+def _with(loadable: Iterable[Hashable] | None, inline: list[str], node: ManifestGroup,
+          recursive: bool = False) -> list[Hashable] | None:
     """``loadable`` plus the arrays with inline chunks; None (VirtualiZarr's default: the
-    dimension coordinates) spelled out when there are any."""
+    dimension coordinates, of the groups below too when ``recursive``) spelled out when
+    there are any."""
     if not inline:
         return None if loadable is None else list(loadable)
     if loadable is None:
-        loadable = [name for name, array in node.arrays.items()
-                    if tuple(array.metadata.dimension_names or ()) == (name,)]
+        loadable = _dimension_coordinates(node, recursive)
     names = list(loadable)
     return names + [name for name in inline if name not in names]
+
+
+def _dimension_coordinates(node: ManifestGroup, recursive: bool) -> list[str]:
+    names = [name for name, array in node.arrays.items()
+             if tuple(array.metadata.dimension_names or ()) == (name,)]
+    if recursive:
+        for group in node.groups.values():
+            names += [n for n in _dimension_coordinates(group, True) if n not in names]
+    return names
 
 
 def _sliced(data: bytes, byte_range: ByteRequest | None) -> bytes:

@@ -244,3 +244,18 @@ def test_local_paths_with_spaces_and_accents(tmp_path):
     path = _chunked(directory / "a b.h5")
     vds = assert_round_trips(path, directory)
     assert vds["data"].data.manifest._paths[0, 0] == f"file://{path}"
+
+
+def test_a_datatree_loads_inline_arrays_and_the_coordinates_of_every_group(tmp_path):
+    path = tmp_path / "tree.nc"
+    with h5py.File(path, "w") as f:
+        group = f.create_group("g")
+        group.create_dataset("names", data=np.array(["a", "bcd"], dtype=h5py.string_dtype()))
+        group.create_dataset("x", data=np.arange(10.0))
+        group["x"].make_scale("x")
+        group.create_dataset("v", data=np.arange(10.0), chunks=(5,))
+        group["v"].dims[0].attach_scale(group["x"])
+    tree = vz.open_virtual_datatree(url_of(path), registry=local_registry(), parser=Parser())
+    assert tree["g/names"].values.tolist() == ["a", "bcd"]
+    assert_same_values(tree["g/x"].values, np.arange(10.0))  # loaded: a dimension coordinate
+    assert isinstance(tree["g/v"].data, ManifestArray)
