@@ -39,16 +39,16 @@ class InlineManifestStore(ManifestStore):
 
     def to_virtual_dataset(self, group="", loadable_variables: Iterable[str] | None = None,
                            decode_times: bool | None = None):
-        node = self._group[group] if group else self._group
-        prefix = f"{group.strip('/')}/" if group else ""
-        inline = [name for name in node.arrays if prefix + name in self.inline_arrays]
-        return super().to_virtual_dataset(
-            group=group, loadable_variables=_with(loadable_variables, inline, node),
-            decode_times=decode_times)
+        if not group:  # (VirtualiZarr 2.5 refuses any other group here)
+            inline = [name for name in self._group.arrays if name in self.inline_arrays]
+            loadable_variables = _with(loadable_variables, inline, self._group)
+        return super().to_virtual_dataset(group=group, loadable_variables=loadable_variables,
+                                          decode_times=decode_times)
 
     def to_virtual_datatree(self, group="", *, loadable_variables: Iterable[str] | None = None,
                             decode_times: bool | None = None):
-        # VirtualiZarr's datatree takes one list for every group: names, not paths.
+        # VirtualiZarr's datatree takes one list of names for every group: an array of the
+        # same name in another group is loaded too, which costs a read, never a value.
         names = [path.rpartition("/")[2] for path in self.inline_arrays]
         if names:
             loadable_variables = _with(loadable_variables, names, self._group, recursive=True)
