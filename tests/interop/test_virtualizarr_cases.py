@@ -208,3 +208,22 @@ def test_fill_values_of_bytes_and_records_open_unmasked(fill, data, tmp_path):
     path = _h5(tmp_path / "fill.nc", build)
     vds = assert_round_trips(path, tmp_path)
     assert "_FillValue" not in vds["data"].attrs
+
+
+def _packed(f, scale=None):
+    data = np.arange(100, dtype=np.int16) - np.float32(5.0)
+    if scale is not None:
+        data = data / scale
+    f.create_dataset("data", data=data, chunks=True)
+    f["data"].attrs.create(name="add_offset", data=np.float32(5.0))
+    if scale is not None:
+        f["data"].attrs.create(name="scale_factor", data=np.array([scale]))
+
+
+@pytest.mark.parametrize("scale", [None, 0.01], ids=["add_offset", "scale_add_offset"])
+def test_cf_packing_attributes_decode_as_h5netcdf_does(scale, tmp_path):
+    path = _h5(tmp_path / "packed.nc", lambda f: _packed(f, scale))
+    assert_round_trips(path, tmp_path)
+    vds = open_virtual(path, loadable_variables=["data"])
+    expected = xr.open_dataset(path, engine="h5netcdf", phony_dims="access")
+    xr.testing.assert_identical(vds.load(), expected.load())
