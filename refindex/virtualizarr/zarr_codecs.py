@@ -1,0 +1,73 @@
+"""refindex's own codecs as Zarr v3 codecs, for VirtualiZarr manifests and the stores made
+from them (Icechunk, kerchunk).
+
+A Zarr v3 array names a numcodecs codec ``numcodecs.<id>``, as zarr-python's
+``zarr.codecs.numcodecs`` wrappers do; each class here wraps one of refindex's
+bytes-to-bytes codecs (HDF5 filter framings, raw DEFLATE, the HDF5 pipeline itself) the same
+way, so ``numcodecs.refindex.lzf`` decodes with ``refindex.lzf``. They are registered with
+zarr when this module is imported and as ``zarr.codecs`` entry points, so any reader with
+refindex installed decodes an Icechunk repository or kerchunk file that names them.
+``refindex.objects`` (variable-length values in records) has no Zarr v3 form: arrays using
+it are refused (see ``refindex.virtualizarr.metadata``).
+"""
+
+from __future__ import annotations
+
+from zarr.codecs.numcodecs import _NumcodecsBytesBytesCodec
+from zarr.registry import register_codec
+
+import refindex.codecs  # noqa: F401  (registers the numcodecs the wrappers decode with)
+
+PREFIX = "numcodecs."
+
+
+class Hdf5Pipeline(_NumcodecsBytesBytesCodec, codec_name="refindex.hdf5"):
+    pass
+
+
+class Lzf(_NumcodecsBytesBytesCodec, codec_name="refindex.lzf"):
+    pass
+
+
+class FastZlib(_NumcodecsBytesBytesCodec, codec_name="refindex.zlib"):
+    pass
+
+
+class Lz4H5(_NumcodecsBytesBytesCodec, codec_name="refindex.lz4h5"):
+    pass
+
+
+class RawDeflate(_NumcodecsBytesBytesCodec, codec_name="refindex.deflate"):
+    pass
+
+
+class BitshuffleH5(_NumcodecsBytesBytesCodec, codec_name="refindex.bitshuffle_h5"):
+    pass
+
+
+class Blosc2H5(_NumcodecsBytesBytesCodec, codec_name="refindex.blosc2_h5"):
+    pass
+
+
+class BloscH5(_NumcodecsBytesBytesCodec, codec_name="refindex.blosc_h5"):
+    pass
+
+
+class ZfpH5(_NumcodecsBytesBytesCodec, codec_name="refindex.zfp_h5"):
+    pass
+
+
+class JpeglsH5(_NumcodecsBytesBytesCodec, codec_name="refindex.jpegls_h5"):
+    pass
+
+
+class SperrH5(_NumcodecsBytesBytesCodec, codec_name="refindex.sperr_h5"):
+    pass
+
+
+CODECS = (Hdf5Pipeline, Lzf, FastZlib, Lz4H5, RawDeflate, BitshuffleH5, Blosc2H5, BloscH5,
+          ZfpH5, JpeglsH5, SperrH5)
+"""Every wrapper; ``codec_name`` is the Zarr v3 name (``numcodecs.refindex.lzf``)."""
+
+for _codec in CODECS:
+    register_codec(_codec.codec_name, _codec)
