@@ -44,6 +44,9 @@ def add_parser(commands) -> None:
     parser.add_argument("--message", "-m", default=None,
                         help="icechunk: the commit message (default: one counting the arrays "
                              "and chunks written)")
+    parser.add_argument("--skip-unsupported", action="store_true",
+                        help="icechunk: leave out (and name) arrays with no exact Zarr v3 form "
+                             "instead of stopping before anything is written")
     add_read_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -74,8 +77,9 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
                 "format")
     if args.format in ("kerchunk-parquet", "icechunk") and args.layout == "file":
         return f"--format {args.format} writes a directory; --layout file is for the native format"
-    if args.format != "icechunk" and (args.branch != "main" or args.message is not None):
-        return "--branch and --message are for --format icechunk"
+    if args.format != "icechunk" and (args.branch != "main" or args.message is not None
+                                      or args.skip_unsupported):
+        return "--branch, --message and --skip-unsupported are for --format icechunk"
     if args.format != "icechunk" and "://" in args.output and not args.output.startswith(
             "file://"):
         return f"{args.output}: sidecars are written to local paths"
@@ -85,11 +89,17 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
 def _export(console: Console, args: argparse.Namespace, index, options) -> int:
     from refindex.export import IcechunkOptions, to_icechunk
 
-    report = to_icechunk(index, args.output, IcechunkOptions(args.branch, args.message),
-                         options)
+    on_unsupported = "skip" if args.skip_unsupported else "error"
+    report = to_icechunk(index, args.output, IcechunkOptions(
+        args.branch, args.message, on_unsupported=on_unsupported), options)
+    for path, reason in report.skipped.items():
+        console.print(f"skipped: /{path}: {reason}", highlight=False, soft_wrap=True,
+                      markup=False)
     appended = (f"; appended to {len(report.appended)} arrays" if report.appended else "")
     left_out = (f"; {len(report.left_out)} arrays left out by the scan"
                 if report.left_out else "")
+    if report.skipped:
+        left_out += f"; {len(report.skipped)} arrays skipped"
     console.print(f"{args.input} → {args.output} (icechunk, branch {report.branch}, snapshot "
                   f"{report.snapshot}): {report.arrays} arrays, {report.virtual:,} virtual and "
                   f"{report.inline:,} inline chunks written{appended}{left_out} in "

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from refindex.errors import RefindexError
+from refindex.errors import RefindexError, UnsupportedFeatureError
 from refindex.export.digest import table_digest
 from refindex.export.sources import (
     container_credentials,
@@ -50,8 +50,15 @@ class IcechunkOptions:
     message: str | None = None
     batch_size: int = 100_000
     append: bool = True
+    on_unsupported: str = "error"
+    """``"error"``: an array with no exact Zarr v3 form (an irregular grid, a codec or type
+    zarr-python cannot read as v3) stops the export before anything is written; ``"skip"``:
+    it is left out and named in the report's ``skipped``."""
 
     def __post_init__(self) -> None:
+        if self.on_unsupported not in ("error", "skip"):
+            raise ValueError(f"on_unsupported must be 'error' or 'skip', not "
+                             f"{self.on_unsupported!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if not self.branch:
@@ -61,7 +68,8 @@ class IcechunkOptions:
 @dataclass(frozen=True)
 class IcechunkReport:
     """What an export wrote: the snapshot id, arrays, virtual and inline chunks written,
-    arrays appended to (path -> chunks written), arrays left out of the index, seconds."""
+    arrays appended to (path -> chunks written), arrays left out of the index by its scan,
+    arrays skipped here (path -> why; ``on_unsupported="skip"``), seconds."""
 
     repository: str
     branch: str
@@ -71,6 +79,7 @@ class IcechunkReport:
     inline: int
     appended: dict[str, int] = field(default_factory=dict)
     left_out: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -92,8 +101,14 @@ def to_icechunk(index: Index, repository: str, options: IcechunkOptions | None =
     options = options or IcechunkOptions()
     read_options = read_options or ReadOptions.from_env()
     started = time.perf_counter()
-    for node in index.arrays.values():
-        zarr_v3_array(node, repository)  # refuse before anything is written
+    docs, skipped = {}, {}
+    for path, node in index.arrays.items():  # refuse before anything is written
+        try:
+            docs[path] = zarr_v3_array(node, repository)
+        except UnsupportedFeatureError as exc:
+            if options.on_unsupported == "error":
+                raise
+            skipped[path] = exc.reason
     sources = export_sources(index.sources, repository)
     prefixes = container_prefixes(sources)
     repo = _open_repository(repository, prefixes, read_options)
@@ -106,8 +121,8 @@ def to_icechunk(index: Index, repository: str, options: IcechunkOptions | None =
         sync(store.set(_key(path, "zarr.json"), _json_buffer(
             {"zarr_format": 3, "node_type": "group", "attributes": attrs})))
     urls = [s.url for s in sources]
-    for path, node in index.arrays.items():
-        doc = zarr_v3_array(node, repository)
+    for path, doc in docs.items():
+        node = index.arrays[path]
         start = _append_start(store, node, doc, urls, previous.get(path), options.append)
         if start is None:
             if sync(store.exists(_key(path, "zarr.json"))):
@@ -121,12 +136,12 @@ def to_icechunk(index: Index, repository: str, options: IcechunkOptions | None =
             appended[path] = written
         recorded[path] = {"block": list(node.chunks.grid),
                           "digest": table_digest(node.chunks, urls, node.chunks.grid)}
-    message = options.message or (f"refindex export: {len(index.arrays)} arrays, "
+    message = options.message or (f"refindex export: {len(docs)} arrays, "
                                   f"{writer.virtual:,} virtual and {writer.inline:,} inline "
                                   "chunks written")
     snapshot = session.commit(message, metadata={COMMIT_KEY: {"arrays": recorded}})
-    return IcechunkReport(repository, options.branch, snapshot, len(index.arrays),
-                          writer.virtual, writer.inline, appended, dict(index.left_out),
+    return IcechunkReport(repository, options.branch, snapshot, len(docs), writer.virtual,
+                          writer.inline, appended, dict(index.left_out), skipped,
                           time.perf_counter() - started)
 
 

@@ -10,6 +10,8 @@ long as no array filter follows a byte filter). Chunk keys use v3's default enco
 
 from __future__ import annotations
 
+import base64
+import struct
 import warnings
 
 import numpy as np
@@ -43,6 +45,9 @@ def zarr_v3_array(node: ArrayNode, where: str) -> dict:
     codecs += _codecs(zarray, endian, refuse)
     attrs = dict(node.attrs)
     names = attrs.pop(DIMENSIONS_ATTR, None)
+    if "_FillValue" in attrs:
+        attrs["_FillValue"] = xarray_fill_value(attrs["_FillValue"], np.dtype(
+            _numpy_form(zarray["dtype"])))
     doc = {"zarr_format": 3, "node_type": "array", "shape": list(zarray["shape"]),
            "data_type": zdtype.to_json(zarr_format=3),
            "chunk_grid": {"name": "regular",
@@ -136,3 +141,29 @@ def _fill_value(zdtype, fill, refuse):
             return zdtype.to_json_scalar(scalar, zarr_format=3)
         except (TypeError, ValueError) as exc:
             raise refuse(f"fill value {fill!r} has no Zarr v3 form ({exc})") from None
+
+
+def xarray_fill_value(value, dtype: np.dtype):
+    """A ``_FillValue`` attribute as xarray reads it from a Zarr v3 array: floats as the
+    base64 of their little-endian float64 bytes (complex: a pair), byte strings as base64,
+    integers and booleans as JSON numbers and booleans. Values of other forms are kept."""
+    try:
+        if dtype.kind == "f":
+            return _base64_float(value)
+        if dtype.kind == "c" and isinstance(value, list) and len(value) == 2:
+            return [_base64_float(v) for v in value]
+        if dtype.kind == "S":
+            data = value.encode("latin-1") if isinstance(value, str) else bytes(value)
+            return base64.standard_b64encode(data).decode()
+        if dtype.kind in "iu":
+            return int(value)
+        if dtype.kind == "b":
+            return bool(value)
+    except (TypeError, ValueError, UnicodeEncodeError):
+        pass
+    return value
+
+
+def _base64_float(value) -> str:
+    # JSON has no NaN or infinities: refindex writes them as the strings float() reads.
+    return base64.standard_b64encode(struct.pack("<d", float(value))).decode()
