@@ -84,8 +84,8 @@ def step_refindex(dataset: str, repo: Path, args: dict) -> dict:
 
         directory = repo.with_suffix(".collection")
         shutil.rmtree(directory, ignore_errors=True)
-        scan_collection([str(f) for f in files], directory, combine_options=CombineOptions())
-        index = refindex.load_index(directory)
+        index = scan_collection([str(f) for f in files], directory,
+                                combine_options=CombineOptions()).combined
     report = to_icechunk(index, str(repo))
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "peak_mib": _peak_mib(), "chunks": report.virtual,

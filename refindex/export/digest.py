@@ -11,6 +11,8 @@ import numpy as np
 
 from refindex.index import ChunkTable
 
+_PIECE = 1 << 20  # chunks hashed at a time
+
 
 def table_digest(table: ChunkTable, urls: list[str], block: tuple[int, ...]) -> str:
     """The digest of the chunks of ``table`` in the grid block ``[0:block[0], 0:block[1],
@@ -18,14 +20,21 @@ def table_digest(table: ChunkTable, urls: list[str], block: tuple[int, ...]) -> 
     url_ids = np.array([int.from_bytes(hashlib.blake2b(u.encode(), digest_size=8).digest(),
                                        "little") for u in urls] + [0, 0], dtype=np.uint64)
     grid = table.grid
-    select = tuple(slice(0, n) for n in block)
-    source = table.source.reshape(grid)[select]
     digest = hashlib.blake2b(repr(tuple(block)).encode(), digest_size=16)
-    # ABSENT (-1) and INLINE (-2) index the two zeros at the end of url_ids.
-    digest.update(np.ascontiguousarray(url_ids[source]).tobytes())
-    digest.update(np.minimum(source, 0).astype(np.int8).tobytes())  # absent or inline
-    digest.update(np.ascontiguousarray(table.offset.reshape(grid)[select]).tobytes())
-    digest.update(np.ascontiguousarray(table.length.reshape(grid)[select]).tobytes())
+    if tuple(block) == grid:  # the whole table, piece by piece: no copy of its columns
+        pieces = (table.columns(lo, lo + _PIECE) for lo in range(0, len(table), _PIECE))
+    else:
+        select = tuple(slice(0, n) for n in block)
+        columns = [c.reshape(grid)[select].ravel()
+                   for c in (table.source, table.offset, table.length)]
+        pieces = ((c[lo:lo + _PIECE] for c in columns)
+                  for lo in range(0, columns[0].size, _PIECE))
+    for source, offset, length in pieces:
+        # ABSENT (-1) and INLINE (-2) index the two zeros at the end of url_ids.
+        digest.update(url_ids[source].tobytes())
+        digest.update(np.minimum(source, 0).astype(np.int8).tobytes())  # absent or inline
+        digest.update(np.ascontiguousarray(offset).tobytes())
+        digest.update(np.ascontiguousarray(length).tobytes())
     if table.inline:
         # By grid coordinates: flat positions differ between a grid and its grown form.
         for flat in sorted(table.inline):
