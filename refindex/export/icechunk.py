@@ -26,10 +26,10 @@ import numpy as np
 from refindex.errors import RefindexError, UnsupportedFeatureError
 from refindex.export.digest import table_digest
 from refindex.export.sources import (
+    botocore_keys,
     container_credentials,
     container_prefixes,
     export_sources,
-    s3_credentials,
     virtual_chunk_container,
 )
 from refindex.export.zarr_v3 import zarr_v3_array
@@ -181,18 +181,10 @@ def repository_storage(repository: str, read_options: ReadOptions):
         raise IcechunkExportError(f"{repository}: an Icechunk repository is a local path or "
                                   "an s3:// prefix")
     endpoint = endpoint_url(read_options)
-    credentials = {}
     if read_options.anon:
-        credentials["anonymous"] = True
+        credentials = {"anonymous": True}
     else:
-        found = s3_credentials()
-        static = getattr(found, "credentials", None)
-        if static is not None:
-            credentials = {"access_key_id": static.access_key_id,
-                           "secret_access_key": static.secret_access_key,
-                           "session_token": static.session_token}
-        else:
-            credentials["from_env"] = True
+        credentials = botocore_keys() or {"from_env": True}
     return icechunk.s3_storage(
         bucket=parts.netloc, prefix=parts.path.strip("/") or None,
         region=read_options.region or "us-east-1", endpoint_url=endpoint,

@@ -122,15 +122,24 @@ def s3_credentials():
     environment when it finds none."""
     import icechunk
 
+    keys = botocore_keys()
+    if keys is None:
+        return icechunk.s3_from_env_credentials()
+    return icechunk.s3_static_credentials(**keys)
+
+
+def botocore_keys() -> dict | None:
+    """``access_key_id``, ``secret_access_key`` and ``session_token`` from botocore's
+    credential chain (environment, config files, SSO, ...), as refindex's own S3 reads use
+    them; None when it finds none."""
     from refindex.io.s3 import _botocore_session
 
     found = _botocore_session().get_credentials()
     if found is None:
-        return icechunk.s3_from_env_credentials()
+        return None
     frozen = found.get_frozen_credentials()
-    return icechunk.s3_static_credentials(access_key_id=frozen.access_key,
-                                          secret_access_key=frozen.secret_key,
-                                          session_token=frozen.token)
+    return {"access_key_id": frozen.access_key, "secret_access_key": frozen.secret_key,
+            "session_token": frozen.token}
 
 
 def _region() -> str:
