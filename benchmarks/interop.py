@@ -22,8 +22,8 @@ lazily by fsspec and one chunk read through them.
 ``read``: the volume and the climate file uploaded to SeaweedFS behind the latency proxy
 (benchmarks/proxy.py; ``--rtt`` ms, ``--bandwidth`` bytes/s); refindex's store vs the
 Icechunk repository refindex exported (sources read through the proxy by Icechunk's own
-client) for a full read of the volume and one plane of the climate file; medians of
-``--repeat``.
+client) for a full read of the volume and one plane of the climate file, Icechunk with zarr's
+default chunks in flight and with 64; medians of ``--repeat``.
 """
 
 from __future__ import annotations
@@ -222,7 +222,11 @@ def step_read(tool: str, dataset: str, target: str, endpoint: str, args: dict) -
         from refindex.io.options import ReadOptions
 
         repo = open_icechunk(target, ReadOptions(endpoint_url=endpoint))
-        values = zarr.open_group(repo.readonly_session("main").store, mode="r")[name][index]
+        # "icechunk:N": zarr's async.concurrency N (chunks in flight), else zarr's default.
+        concurrency = int(tool.partition(":")[2] or zarr.config.get("async.concurrency"))
+        with zarr.config.set({"async.concurrency": concurrency}):
+            group = zarr.open_group(repo.readonly_session("main").store, mode="r")
+            values = group[name][index]
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "peak_mib": _peak_mib(), "sum": float(np.sum(values,
                                                                               dtype="f8"))}
@@ -307,7 +311,8 @@ def run_read(args) -> None:
             to_icechunk(index, str(repo), IcechunkOptions(), options)
             proxy.configure(delay=args.rtt / 1000, bandwidth=args.bandwidth)
             sums = {}
-            for tool, target in (("refindex", str(sidecar)), ("icechunk", str(repo))):
+            for tool, target in (("refindex", str(sidecar)), ("icechunk", str(repo)),
+                                 ("icechunk:64", str(repo))):
                 runs = [_child("read", tool, dataset, target, endpoint, settings)
                         for _ in range(args.repeat)]
                 failed = [r for r in runs if "error" in r]

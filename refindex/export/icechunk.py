@@ -112,7 +112,9 @@ def to_icechunk(index: Index, repository: str, options: IcechunkOptions | None =
     sources = export_sources(index.sources, repository)
     prefixes = container_prefixes(sources)
     repo = _open_repository(repository, prefixes, read_options)
-    previous = _previous_commit(repo, options.branch) if options.append else {}
+    previous = _previous_commit(repo, options.branch)
+    if not options.append:
+        previous = {}
     session = repo.writable_session(options.branch)
     store = session.store
     writer = _Writer(store, sources, options.batch_size, repository)

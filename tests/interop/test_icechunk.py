@@ -242,6 +242,19 @@ def test_a_grown_collection_is_appended_along_its_dimension(tmp_path):
     np.testing.assert_array_equal(group["time"][...], expected["time"].values)
 
 
+def test_without_append_every_chunk_is_written_on_a_new_branch(tmp_path):
+    paths = sorted(ncfiles.daily(tmp_path / "days", days=3))
+    repository = str(tmp_path / "repo")
+    to_icechunk(combine([scan(str(p)).index for p in paths[:2]]), repository)
+    index = combine([scan(str(p)).index for p in paths])
+    report = to_icechunk(index, repository, IcechunkOptions(branch="all", append=False))
+    assert not report.appended
+    assert report.virtual + report.inline == sum(
+        int((node.chunks.source != -1).sum()) for node in index.arrays.values())
+    assert read_group(repository, "all")["tas"].shape[0] == 3
+    assert read_group(repository, "main")["tas"].shape[0] == 2
+
+
 def test_a_changed_member_is_written_anew_not_appended(tmp_path):
     paths = sorted(ncfiles.daily(tmp_path / "days", days=4))
     repository = str(tmp_path / "repo")
