@@ -103,7 +103,8 @@ def _metadata(index: Index) -> dict:
                 metadata[prefix + ".zattrs"] = index.groups[path]
             continue
         node = index.arrays[path]
-        metadata[prefix + ".zarray"] = {**node.zarray, "dimension_separator": "."}
+        metadata[prefix + ".zarray"] = (node.zarray if node.separator == "." else
+                                        {**node.zarray, "dimension_separator": "."})
         if node.attrs:
             metadata[prefix + ".zattrs"] = node.attrs
     return metadata

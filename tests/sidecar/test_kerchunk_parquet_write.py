@@ -160,3 +160,13 @@ def test_write_index_and_convert_take_the_format_name(tmp_path):
     assert (tmp_path / "refs" / ".zmetadata").is_file()
     with pytest.raises(ValueError, match="directory"):
         write_index(index, tmp_path / "refs2", "kerchunk-parquet", layout="file")
+
+
+def test_a_lazily_loaded_native_directory_round_trips_through_parquet(tmp_path):
+    from tests.sidecar.indexes import grid_index
+
+    index = grid_index(10_000, sources=3)
+    write_index(index, tmp_path / "native", layout="directory", part_size=1000)
+    lazy = load_index(tmp_path / "native")
+    write_kerchunk_parquet(lazy, tmp_path / "refs", record_size=1500)
+    assert_same_index(load_index(tmp_path / "refs"), index)
