@@ -200,7 +200,11 @@ def _open_repository(repository: str, prefixes: list[str], read_options: ReadOpt
     storage = repository_storage(repository, read_options)
     config = icechunk.RepositoryConfig.default()
     for prefix in prefixes:
-        config.set_virtual_chunk_container(virtual_chunk_container(prefix, read_options))
+        try:
+            config.set_virtual_chunk_container(virtual_chunk_container(prefix, read_options))
+        except ValueError as exc:  # e.g. a source directly in "/": no file:// container
+            raise IcechunkExportError(f"{repository}: no Icechunk virtual chunk container can "
+                                      f"hold sources under {prefix}: {exc}") from None
     try:
         if not icechunk.Repository.exists(storage):
             repo = icechunk.Repository.create(storage, config)

@@ -65,17 +65,19 @@ def _modified(value: str | None) -> datetime | None:
 
 def container_prefixes(sources: list[ExportSource]) -> list[str]:
     """The URL prefixes of the virtual chunk containers the sources need: ``s3://bucket/``,
-    ``https://host/``, and for local files the deepest directory holding them all."""
+    ``https://host/``, and for local files the deepest directory holding them all — one per
+    top-level directory, as Icechunk takes no container for ``file:///`` itself."""
     prefixes = set()
-    local = []
+    local: dict[str, list[str]] = {}
     for source in sources:
         parts = urlsplit(source.url)
         if parts.scheme == "file":
-            local.append(os.path.dirname(parts.path))
+            directory = os.path.dirname(parts.path)
+            local.setdefault(directory.strip("/").split("/")[0], []).append(directory)
         else:
             prefixes.add(f"{parts.scheme}://{parts.netloc}/")
-    if local:
-        common = os.path.commonpath(local)
+    for directories in local.values():
+        common = os.path.commonpath(directories)
         prefixes.add("file://" + common.rstrip("/") + "/")
     return sorted(prefixes)
 

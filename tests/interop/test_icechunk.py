@@ -307,3 +307,11 @@ def test_batches_smaller_than_the_table_write_every_chunk(tmp_path):
     assert report.virtual == len(index.arrays["x"].chunks)
     np.testing.assert_array_equal(read_group(tmp_path / "repo")["x"][...], values)
     shutil.rmtree(tmp_path / "repo")
+
+
+def test_local_sources_in_different_top_directories_get_a_container_each(tmp_path):
+    from refindex.export.sources import ExportSource, container_prefixes
+
+    sources = [ExportSource(f"file://{p}", 1, None, None)
+               for p in ("/data/a/x.h5", "/data/b/y.h5", "/scratch/z.h5")]
+    assert container_prefixes(sources) == ["file:///data/", "file:///scratch/"]
