@@ -112,8 +112,9 @@ def _codecs(zarray: dict, endian: str | None, refuse) -> list[dict]:
         name = f"numcodecs.{codec_id}"
         try:
             cls = get_codec_class(name)
-        except KeyError:
-            raise refuse(f"codec {codec_id!r} has no Zarr v3 form zarr-python reads",
+        except (KeyError, ImportError):  # ImportError: a registered codec that cannot load
+            raise refuse(f"codec {codec_id!r} has no Zarr v3 form zarr-python reads (no "
+                         f"{name!r} in zarr's codec registry)",
                          "keep this dataset as a refindex or kerchunk sidecar") from None
         entry = {"name": name,
                  "configuration": {k: v for k, v in config.items() if k != "id"}}

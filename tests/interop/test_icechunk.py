@@ -20,6 +20,7 @@ import refindex
 from refindex.combine import combine
 from refindex.errors import UnsupportedFeatureError
 from refindex.export import IcechunkExportError, IcechunkOptions, open_icechunk, to_icechunk
+from refindex.index import ArrayNode, ChunkTable, Index, Source
 from refindex.io.options import ReadOptions
 from refindex.scan import scan
 from tests.combine import ncfiles
@@ -87,14 +88,42 @@ def test_skipped_arrays_are_named_with_their_reason(tmp_path):
 
 
 def test_an_array_without_a_v3_form_stops_the_export_by_name(tmp_path):
-    path = tmp_path / "lzf.h5"
-    with h5py.File(path, "w") as f:
-        f.create_dataset("packed", data=np.arange(100_000, dtype="i4") // 7, chunks=(10_000,),
-                         compression="lzf")
+    path = tmp_path / "strings.h5"
+    h5files.string_types(path)
     index = scan(str(path)).index
-    with pytest.raises(UnsupportedFeatureError, match=r"'/packed'.*refindex\.lzf"):
+    with pytest.raises(UnsupportedFeatureError, match=r"dataset '/\w+'.*variable-length"):
         to_icechunk(index, str(tmp_path / "repo"))
-    assert not (tmp_path / "repo").exists() or not os.listdir(tmp_path / "repo" / "refs")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_a_codec_without_a_v3_form_is_refused_by_name(tmp_path):
+    table = ChunkTable((1,))
+    table.set(0, 0, 0, 4)
+    index = Index(sources=[Source(str(tmp_path / "x.bin"), 4)])
+    index.arrays["v"] = ArrayNode("v", {"zarr_format": 2, "shape": [1], "chunks": [1],
+                                        "dtype": "<i4", "compressor": {"id": "no-such-codec"},
+                                        "filters": None, "fill_value": 0, "order": "C"},
+                                  {}, table)
+    with pytest.raises(UnsupportedFeatureError, match=r"'/v'.*'no-such-codec'.*Zarr v3"):
+        to_icechunk(index, str(tmp_path / "repo"))
+
+
+def test_lzf_is_exported_when_zarr_has_a_v3_codec_for_it_else_refused(tmp_path):
+    from zarr.registry import get_codec_class
+
+    path = tmp_path / "lzf.h5"
+    values = np.arange(100_000, dtype="i4") // 7
+    with h5py.File(path, "w") as f:
+        f.create_dataset("packed", data=values, chunks=(10_000,), compression="lzf")
+    index = scan(str(path)).index
+    try:
+        get_codec_class("numcodecs.refindex.lzf")
+    except (KeyError, ImportError):
+        with pytest.raises(UnsupportedFeatureError, match=r"'/packed'.*refindex\.lzf"):
+            to_icechunk(index, str(tmp_path / "repo"))
+        return
+    to_icechunk(index, str(tmp_path / "repo"))
+    np.testing.assert_array_equal(read_group(tmp_path / "repo")["packed"][...], values)
 
 
 @pytest.mark.parametrize("fmt", ["NETCDF3_CLASSIC", "NETCDF3_64BIT_OFFSET"])
