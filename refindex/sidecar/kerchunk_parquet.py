@@ -41,6 +41,7 @@ def write_kerchunk_parquet(index: Index, path: str | os.PathLike,
     if record_size < 1:
         raise ValueError(f"record_size must be at least 1, got {record_size}")
     _refuse_irregular(index, path)
+    metadata = _metadata(index)  # refuses what parquet references cannot hold, first
     root = Path(path)
     if root.is_dir():
         shutil.rmtree(root)
@@ -59,7 +60,7 @@ def write_kerchunk_parquet(index: Index, path: str | os.PathLike,
             pq.write_table(table, file, compression="zstd",
                            write_statistics=["offset", "size"])
             written += file.stat().st_size
-    doc = {"metadata": _metadata(index), "record_size": record_size,
+    doc = {"metadata": metadata, "record_size": record_size,
            FORMAT_KEY: provenance(index)}
     data = ujson.dumps(doc, escape_forward_slashes=False).encode()
     (root / METADATA_FILE).write_bytes(data)
@@ -107,7 +108,22 @@ def _metadata(index: Index) -> dict:
                                         {**node.zarray, "dimension_separator": "."})
         if node.attrs:
             metadata[prefix + ".zattrs"] = node.attrs
+    for key, ref in index.extra.items():
+        metadata[key] = _extra_document(key, ref)
     return metadata
+
+
+def _extra_document(key: str, ref) -> object:
+    """A key a foreign sidecar had beside the arrays' (kept in ``extra``): parquet references
+    hold such keys only as JSON documents in ``.zmetadata``."""
+    if ref.source == INLINE:
+        try:
+            return ujson.loads(ref.data)
+        except (ValueError, UnicodeDecodeError):
+            pass
+    raise SidecarError(f"key {key!r} is neither Zarr metadata nor a chunk of a known array, "
+                       "and not a JSON document: kerchunk parquet references cannot hold it "
+                       "(keep the native or kerchunk JSON format)")
 
 
 def _refuse_irregular(index: Index, path) -> None:

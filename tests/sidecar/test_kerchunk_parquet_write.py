@@ -170,3 +170,16 @@ def test_a_lazily_loaded_native_directory_round_trips_through_parquet(tmp_path):
     lazy = load_index(tmp_path / "native")
     write_kerchunk_parquet(lazy, tmp_path / "refs", record_size=1500)
     assert_same_index(load_index(tmp_path / "refs"), index)
+
+
+def test_foreign_json_keys_are_kept_in_zmetadata_and_others_refused(tmp_path):
+    from refindex.index import ChunkRef
+
+    index = Index()
+    index.extra["notes/.zinfo"] = ChunkRef(INLINE, data=b'{"by": "hand"}')
+    write_kerchunk_parquet(index, tmp_path / "refs")
+    metadata = json.loads((tmp_path / "refs" / ".zmetadata").read_bytes())["metadata"]
+    assert metadata["notes/.zinfo"] == {"by": "hand"}
+    index.extra["stray"] = ChunkRef(INLINE, data=b"\x00\x01")
+    with pytest.raises(SidecarError, match="'stray'"):
+        write_kerchunk_parquet(index, tmp_path / "refs2")
