@@ -20,10 +20,11 @@ each repository with icechunk + zarr, compared with netCDF4 / h5py.
 lazily by fsspec and one chunk read through them.
 
 ``read``: the volume and the climate file uploaded to SeaweedFS behind the latency proxy
-(benchmarks/proxy.py; ``--rtt`` ms, ``--bandwidth`` bytes/s); refindex's store vs the
-Icechunk repository refindex exported (sources read through the proxy by Icechunk's own
-client) for a full read of the volume and one plane of the climate file, Icechunk with zarr's
-default chunks in flight and with 64; medians of ``--repeat``.
+(benchmarks/proxy.py; ``--rtt`` ms, ``--bandwidth`` bytes/s); refindex's store under zarr
+and refindex's own region reader vs the Icechunk repository refindex exported (sources read
+through the proxy by Icechunk's own client) for a full read of the volume and one plane of
+the climate file, Icechunk with zarr's default chunks in flight and with 64; medians of
+``--repeat``.
 """
 
 from __future__ import annotations
@@ -223,6 +224,14 @@ def step_read(tool: str, dataset: str, target: str, endpoint: str, args: dict) -
         store = refindex.open_store(target, endpoint_url=endpoint)
         with zarr_concurrency(store.zarr_concurrency):
             values = zarr.open_group(store, mode="r", zarr_format=2)[name][index]
+    elif tool == "refindex:region":  # refindex's own reader (the xarray backend's, `read`'s)
+        import refindex
+
+        store = refindex.open_store(target, endpoint_url=endpoint)
+        shape = store.index.arrays[name].zarray["shape"]
+        region = tuple(slice(0, n) for n in shape) if index is ... else (
+            slice(index[0], index[0] + 1), *(slice(0, n) for n in shape[1:]))
+        values = store.read_region_sync(name, region)
     else:
         from refindex.export import open_icechunk
         from refindex.io.options import ReadOptions
@@ -317,8 +326,8 @@ def run_read(args) -> None:
             to_icechunk(index, str(repo), IcechunkOptions(), options)
             proxy.configure(delay=args.rtt / 1000, bandwidth=args.bandwidth)
             sums = {}
-            for tool, target in (("refindex", str(sidecar)), ("icechunk", str(repo)),
-                                 ("icechunk:64", str(repo))):
+            for tool, target in (("refindex", str(sidecar)), ("refindex:region", str(sidecar)),
+                                 ("icechunk", str(repo)), ("icechunk:64", str(repo))):
                 runs = [_child("read", tool, dataset, target, endpoint, settings)
                         for _ in range(args.repeat)]
                 failed = [r for r in runs if "error" in r]
