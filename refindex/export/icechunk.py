@@ -141,10 +141,22 @@ def to_icechunk(index: Index, repository: str, options: IcechunkOptions | None =
     message = options.message or (f"refindex export: {len(docs)} arrays, "
                                   f"{writer.virtual:,} virtual and {writer.inline:,} inline "
                                   "chunks written")
-    snapshot = session.commit(message, metadata={COMMIT_KEY: {"arrays": recorded}})
+    snapshot = _commit(session, message, {COMMIT_KEY: {"arrays": recorded}}, repository,
+                       options.branch)
     return IcechunkReport(repository, options.branch, snapshot, len(docs), writer.virtual,
                           writer.inline, appended, dict(index.left_out), skipped,
                           time.perf_counter() - started)
+
+
+def _commit(session, message: str, metadata: dict, repository: str, branch: str) -> str:
+    import icechunk
+
+    try:
+        return session.commit(message, metadata=metadata)
+    except (icechunk.ConflictError, icechunk.IcechunkError) as exc:
+        raise IcechunkExportError(f"{repository}: the commit on branch {branch!r} failed (did "
+                                  f"another writer commit meanwhile?): {_first_line(exc)}"
+                                  ) from None
 
 
 def require_icechunk(where: str) -> None:

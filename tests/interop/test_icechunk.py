@@ -344,3 +344,19 @@ def test_local_sources_in_different_top_directories_get_a_container_each(tmp_pat
     sources = [ExportSource(f"file://{p}", 1, None, None)
                for p in ("/data/a/x.h5", "/data/b/y.h5", "/scratch/z.h5")]
     assert container_prefixes(sources) == ["file:///data/", "file:///scratch/"]
+
+
+def test_a_commit_that_conflicts_with_another_writer_is_an_export_error(tmp_path):
+    from refindex.export.icechunk import _commit
+
+    path = tmp_path / "a.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=np.arange(10))
+    export(path, tmp_path / "repo")
+    repo = open_icechunk(str(tmp_path / "repo"))
+    late, early = repo.writable_session("main"), repo.writable_session("main")
+    zarr.open_group(early.store).attrs["by"] = "early"
+    early.commit("early")
+    zarr.open_group(late.store).attrs["by"] = "late"
+    with pytest.raises(IcechunkExportError, match="branch 'main'.*another writer"):
+        _commit(late, "late", {}, str(tmp_path / "repo"), "main")
