@@ -360,3 +360,10 @@ def test_a_commit_that_conflicts_with_another_writer_is_an_export_error(tmp_path
     zarr.open_group(late.store).attrs["by"] = "late"
     with pytest.raises(IcechunkExportError, match="branch 'main'.*another writer"):
         _commit(late, "late", {}, str(tmp_path / "repo"), "main")
+
+
+@pytest.mark.parametrize("bad", [{"batch_size": 0}, {"branch": ""},
+                                 {"on_unsupported": "ignore"}])
+def test_invalid_options_are_refused_when_made(bad):
+    with pytest.raises(ValueError):
+        IcechunkOptions(**bad)

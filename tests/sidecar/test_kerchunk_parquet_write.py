@@ -183,3 +183,16 @@ def test_foreign_json_keys_are_kept_in_zmetadata_and_others_refused(tmp_path):
     index.extra["stray"] = ChunkRef(INLINE, data=b"\x00\x01")
     with pytest.raises(SidecarError, match="'stray'"):
         write_kerchunk_parquet(index, tmp_path / "refs2")
+
+
+def test_the_cli_converts_a_sidecar_to_parquet_references(tmp_path):
+    from refindex.cli import main
+
+    path = tmp_path / "ocean.nc"
+    h5files.netcdf4(path)
+    write_index(scan(str(path)).index, tmp_path / "ocean.json")
+    assert main(["convert", str(tmp_path / "ocean.json"), str(tmp_path / "refs"),
+                 "--format", "kerchunk-parquet"]) == 0
+    group = fsspec_group(tmp_path / "refs")
+    for name, dset in h5_datasets(path).items():
+        assert_same_values(expected_values(dset), group[name][...], name)
