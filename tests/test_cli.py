@@ -326,3 +326,14 @@ def test_a_command_imports_its_own_module_only():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "refindex.commands.inspect" in out and "refindex.commands.scan'" not in out
+
+
+@pytest.mark.parametrize("extra", [["--format", "kerchunk-parquet", "--layout", "file"],
+                                   ["--format", "icechunk", "--layout", "file"],
+                                   ["--branch", "dev"], ["--format", "kerchunk", "-m", "note"],
+                                   ["--skip-unsupported"]],
+                         ids=["parquet_file", "icechunk_file", "branch_native",
+                              "message_kerchunk", "skip_native"])
+def test_convert_options_that_do_not_go_together_exit_2(extra, tmp_path, capsys):
+    assert main(["convert", str(tmp_path / "in.json"), str(tmp_path / "out"), *extra]) == 2
+    assert capsys.readouterr().err.startswith("error: ")

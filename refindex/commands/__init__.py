@@ -11,8 +11,8 @@ SUMMARIES = {
     "inspect": "list the arrays, chunks, bytes and sources of a sidecar",
     "read": "read arrays through a sidecar and show the requests it took",
     "validate": "check that a sidecar's sources still exist, unchanged",
-    "convert": "convert a sidecar between native, kerchunk JSON and (reading only) kerchunk "
-               "parquet",
+    "convert": "convert a sidecar between native, kerchunk JSON and kerchunk parquet, or "
+               "export it into an Icechunk repository",
     "pack": "pack a Zarr store into a few large tar files",
     "upload": "upload files in parallel multipart parts",
     "serve": "serve sidecars as Zarr stores over HTTP (for browsers, viewers, ...)",

@@ -11,7 +11,7 @@ from refindex.combine.options import ATTRS_POLICIES, CombineOptions
 from refindex.commands import SUMMARIES, exit_codes
 from refindex.commands.read_arguments import add_read_arguments, read_options_from
 from refindex.scan import ScanOptions, ScanResult, scan
-from refindex.sidecar import FORMATS, LAYOUTS, write_index
+from refindex.sidecar import LAYOUTS, write_index
 from refindex.sidecar.native import DIRECTORY_ABOVE
 
 HELP = """\
@@ -110,12 +110,17 @@ def combine_options_from(args: argparse.Namespace) -> CombineOptions:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def add_format_arguments(parser) -> None:
-    """``--format`` and ``--layout`` of the sidecars a command writes."""
-    parser.add_argument("--format", choices=FORMATS, default="native",
+SCAN_FORMATS = ("native", "kerchunk")
+
+
+def add_format_arguments(parser, formats: tuple[str, ...] = SCAN_FORMATS,
+                         more: str = "") -> None:
+    """``--format`` (one of ``formats``) and ``--layout`` of the sidecars a command writes;
+    ``more`` ends the help of ``--format``."""
+    parser.add_argument("--format", choices=formats, default="native",
                         help="sidecar format: refindex's native format (compact, loads lazily; "
                              "default) or kerchunk reference JSON version 1 (for kerchunk, "
-                             "fsspec and VirtualiZarr)")
+                             f"fsspec and VirtualiZarr){more}")
     parser.add_argument("--layout", choices=LAYOUTS, default="auto",
                         help="native format only: one file, or a directory of files (index.json "
                              "and one file per chunk-table part); auto (default): a directory "

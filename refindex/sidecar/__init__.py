@@ -16,6 +16,7 @@ from refindex.errors import SidecarError, SourceNotFoundError
 from refindex.index import Index
 from refindex.sidecar.chunk_parts import PART_SIZE
 from refindex.sidecar.kerchunk_json import from_kerchunk, is_kerchunk, to_kerchunk
+from refindex.sidecar.kerchunk_parquet import write_kerchunk_parquet
 from refindex.sidecar.location import is_local, is_local_directory, member, sidecar_bytes
 from refindex.sidecar.native import (
     INDEX_FILE,
@@ -29,7 +30,7 @@ from refindex.sidecar.parquet import METADATA_FILE, from_parquet_refs, is_parque
 __all__ = ["FORMATS", "LAYOUTS", "load_index", "parse_index", "write_index", "is_local",
            "sidecar_bytes"]
 
-FORMATS = ("native", "kerchunk")
+FORMATS = ("native", "kerchunk", "kerchunk-parquet")
 
 
 def parse_index(data: bytes | str | dict, name: str | None = None, options=None) -> Index:
@@ -101,9 +102,15 @@ def write_index(index: Index, path: str | os.PathLike, format: str = "native",
     ``format`` is ``"native"`` (docs/format.md; ``layout`` ``"file"``, ``"directory"`` or
     ``"auto"``: a directory above ``refindex.sidecar.native.DIRECTORY_ABOVE`` chunks, with
     chunk tables in parts of ``part_size`` chunks) or ``"kerchunk"`` (reference JSON version
-    1, always one file)."""
+    1, always one file) or ``"kerchunk-parquet"`` (a directory of parquet record files,
+    ``refindex.sidecar.kerchunk_parquet``)."""
     if format == "native":
         return write_native(index, path, layout, part_size)
+    if format == "kerchunk-parquet":
+        if layout not in ("auto", "directory"):
+            raise ValueError(f"kerchunk parquet references are a directory: layout {layout!r} "
+                             "is not possible, only 'directory' (or 'auto')")
+        return write_kerchunk_parquet(index, path)
     if format != "kerchunk":
         raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
     if layout not in ("auto", "file"):

@@ -403,22 +403,28 @@ def _to_kerchunk(index: Index) -> dict:
         refs[key] = _ref_value(ref, names)
     # Provenance first, its generator leading: the document's first bytes say refindex wrote
     # it (the xarray backend claims such files by them, refindex.xarray.guess).
-    provenance: dict[str, object] = {
+    doc: dict[str, object] = {"version": 1, FORMAT_KEY: provenance(index)}
+    if templates:
+        doc["templates"] = templates
+    doc["refs"] = refs
+    return doc
+
+
+def provenance(index: Index) -> dict:
+    """What refindex records beside kerchunk's keys (under ``"refindex"``): generator, sources
+    with their identities, attribute dtypes JSON does not carry, arrays left out."""
+    found: dict[str, object] = {
         "generator": index.generator,
         "sources": [_source_json(s) for s in index.sources],
     }
     dtypes = {path: node.attr_dtypes for path, node in index.arrays.items() if node.attr_dtypes}
     if dtypes:
-        provenance["attribute_dtypes"] = dtypes
+        found["attribute_dtypes"] = dtypes
     if index.group_attr_dtypes:
-        provenance["group_attribute_dtypes"] = index.group_attr_dtypes
+        found["group_attribute_dtypes"] = index.group_attr_dtypes
     if index.left_out:
-        provenance["left_out"] = index.left_out
-    doc: dict[str, object] = {"version": 1, FORMAT_KEY: provenance}
-    if templates:
-        doc["templates"] = templates
-    doc["refs"] = refs
-    return doc
+        found["left_out"] = index.left_out
+    return found
 
 
 def _write_chunks(node: ArrayNode, names: list[str], refs: dict) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from refindex.errors import SidecarError, SourceNotFoundError
 from refindex.index import ABSENT, WHOLE, ChunkTable, Index, Source
-from refindex.sidecar.kerchunk_json import from_kerchunk
+from refindex.sidecar.kerchunk_json import FORMAT_KEY, from_kerchunk
 from refindex.sidecar.location import sibling, sidecar_bytes
 
 METADATA_FILE = ".zmetadata"
@@ -35,7 +35,9 @@ def from_parquet_refs(doc: dict, name: str, options=None) -> Index:
     record_size = doc["record_size"]
     if record_size <= 0:
         raise SidecarError(f"{name}: 'record_size' must be positive, got {record_size}")
-    index = from_kerchunk({"version": 1, "refs": dict(doc["metadata"])}, name)
+    # Our own writer (kerchunk_parquet.py) keeps the sources' identities beside kerchunk's keys.
+    index = from_kerchunk({"version": 1, "refs": dict(doc["metadata"]),
+                           FORMAT_KEY: doc.get(FORMAT_KEY, {})}, name)
     pandas = _pandas(name)
     for path, node in index.arrays.items():
         table = node.chunks
