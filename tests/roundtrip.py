@@ -3,6 +3,8 @@ and xarray equals what h5py reads, bit for bit (NaN-aware), attributes included.
 
 from __future__ import annotations
 
+import gc
+import warnings
 from pathlib import Path
 
 import h5py
@@ -25,6 +27,25 @@ def scan_to_sidecar(location, tmp_path: Path, format: str = "native", **scan_kwa
     sidecar = tmp_path / "out.refs.json"
     write_index(result.index, sidecar, format)
     return sidecar
+
+
+def kerchunk_refs(path, **options) -> dict:
+    """kerchunk's references of the HDF5 file ``path`` (``SingleHdf5ToZarr(**options)``).
+
+    kerchunk calls zarr's event-loop thread while h5py's lock is held (inside ``visititems``):
+    if the garbage collector runs in that thread and frees an h5py object a previous test left
+    in a reference cycle, the object's finalizer waits for the lock the main thread holds, and
+    both wait for ever. No collection runs while kerchunk translates."""
+    from kerchunk.hdf import SingleHdf5ToZarr
+
+    gc.collect()
+    gc.disable()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # kerchunk warns about the datasets it skips
+            return SingleHdf5ToZarr(str(path), **options).translate()
+    finally:
+        gc.enable()
 
 
 def h5_datasets(path: Path) -> dict[str, h5py.Dataset]:

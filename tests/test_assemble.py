@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr
-from kerchunk.hdf import SingleHdf5ToZarr
 
 import refindex
 from refindex import assemble, decode_pool
@@ -21,7 +20,7 @@ from refindex.cli import main
 from refindex.errors import ChunkDecodeError
 from refindex.selection import basic_selection
 from refindex.xarray.regular import RegionArray
-from tests.roundtrip import scan_to_sidecar
+from tests.roundtrip import kerchunk_refs, scan_to_sidecar
 
 RNG = np.random.default_rng(12)
 GRID = np.round(RNG.normal(280, 5, (50, 37)), 2).astype("<f4")
@@ -137,7 +136,7 @@ def test_inline_chunks_of_a_kerchunk_sidecar_are_decoded_in_place(tmp_path):
     path = tmp_path / "grid.h5"
     with h5py.File(path, "w") as f:
         f.create_dataset("grid", data=GRID, chunks=(8, 5), compression="gzip", shuffle=True)
-    refs = SingleHdf5ToZarr(str(path), inline_threshold=10**6).translate()
+    refs = kerchunk_refs(path, inline_threshold=10**6)
     sidecar = tmp_path / "inline.json"
     sidecar.write_text(json.dumps(refs))
     node = refindex.load_index(sidecar).arrays["grid"]

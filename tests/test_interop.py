@@ -4,7 +4,6 @@ zarr, and kerchunk's sidecars (v1, v0, inlined, combined) read by refindex."""
 from __future__ import annotations
 
 import json
-import warnings
 
 import fsspec
 import h5py
@@ -13,10 +12,15 @@ import pytest
 import xarray as xr
 import zarr
 from kerchunk.combine import MultiZarrToZarr
-from kerchunk.hdf import SingleHdf5ToZarr
 
 import refindex
-from tests.roundtrip import assert_same_values, expected_values, h5_datasets, scan_to_sidecar
+from tests.roundtrip import (
+    assert_same_values,
+    expected_values,
+    h5_datasets,
+    kerchunk_refs,
+    scan_to_sidecar,
+)
 from tests.scan import h5files
 
 # numcodecs' own codec ids: a reader needs nothing of refindex to decode these.
@@ -28,12 +32,6 @@ def fsspec_group(sidecar) -> zarr.Group:
     fs = fsspec.filesystem("reference", fo=str(sidecar), asynchronous=True)
     store = zarr.storage.FsspecStore(fs, read_only=True, path="")
     return zarr.open_group(store, mode="r", zarr_format=2)
-
-
-def kerchunk_refs(path, **options) -> dict:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # kerchunk warns about the datasets it skips
-        return SingleHdf5ToZarr(str(path), **options).translate()
 
 
 def assert_arrays_match_h5py(h5_path, group: zarr.Group, names) -> None:

@@ -14,7 +14,6 @@ import pytest
 import xarray as xr
 import zarr
 from kerchunk.df import refs_to_dataframe
-from kerchunk.hdf import SingleHdf5ToZarr
 
 import refindex
 from refindex.cli import main
@@ -22,6 +21,7 @@ from refindex.errors import SidecarError
 from refindex.index import ABSENT, Index
 from refindex.sidecar import load_index, parse_index
 from refindex.sidecar.native import INDEX_FILE, MARKER
+from tests.roundtrip import kerchunk_refs
 from tests.sidecar.indexes import assert_same_index
 
 # kerchunk writes parquet references with fastparquet (fsspec's default engine); refindex reads
@@ -45,10 +45,8 @@ def h5(tmp_path_factory) -> Path:
     return path
 
 
-def kerchunk_refs(path: Path) -> dict:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return SingleHdf5ToZarr(str(path), inline_threshold=10).translate()
+def kerchunk_refs_of(path: Path) -> dict:
+    return kerchunk_refs(path, inline_threshold=10)
 
 
 def values(sidecar) -> dict[str, np.ndarray]:
@@ -117,7 +115,7 @@ def test_convert_native_to_kerchunk_and_back_keeps_every_reference(h5, tmp_path)
 def parquet_refs(h5, tmp_path) -> tuple[dict, Path]:
     """kerchunk's references of ``h5``, and the parquet directory kerchunk writes of them
     (three references per record file, so arrays span several files)."""
-    refs = kerchunk_refs(h5)
+    refs = kerchunk_refs_of(h5)
     folder = tmp_path / "refs.parq"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas deprecates the fastparquet engine fsspec uses

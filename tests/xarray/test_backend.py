@@ -9,11 +9,10 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
-from kerchunk.hdf import SingleHdf5ToZarr
 
 import refindex
 from refindex.xarray.backend import RefindexBackendEntrypoint
-from tests.roundtrip import assert_xarray_matches, scan_to_sidecar
+from tests.roundtrip import assert_xarray_matches, kerchunk_refs, scan_to_sidecar
 from tests.scan import h5files
 
 
@@ -29,7 +28,7 @@ def netcdf(tmp_path_factory):
 @pytest.fixture(scope="module")
 def kerchunk_sidecar(netcdf, tmp_path_factory):
     path = tmp_path_factory.mktemp("kerchunk") / "ocean.kerchunk.json"
-    path.write_text(json.dumps(SingleHdf5ToZarr(str(netcdf[0])).translate()))
+    path.write_text(json.dumps(kerchunk_refs(netcdf[0])))
     return path
 
 

@@ -15,14 +15,13 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
-from kerchunk.hdf import SingleHdf5ToZarr
 from xarray.backends import plugins
 
 import refindex
 from refindex.collection import scan_collection
 from refindex.combine import CombineOptions
 from refindex.xarray.backend import RefindexBackendEntrypoint, RefindexSidecarEntrypoint
-from tests.roundtrip import scan_to_sidecar
+from tests.roundtrip import kerchunk_refs, scan_to_sidecar
 
 PYPROJECT = Path(__file__).parents[2] / "pyproject.toml"
 
@@ -106,13 +105,13 @@ def test_a_collection_not_yet_combined_is_claimed_and_says_what_to_do(engines, h
 
 def test_a_kerchunk_sidecar_named_refs_json_opens_through_refindex(engines, h5, tmp_path):
     sidecar = tmp_path / "day.refs.json"
-    sidecar.write_text(json.dumps(SingleHdf5ToZarr(str(h5)).translate()))
+    sidecar.write_text(json.dumps(kerchunk_refs(h5)))
     assert_opens_through_refindex(sidecar)
 
 
 def test_other_kerchunk_sidecars_are_left_to_kerchunk(engines, h5, tmp_path):
     sidecar = tmp_path / "day.json"
-    sidecar.write_text(json.dumps(SingleHdf5ToZarr(str(h5)).translate()))
+    sidecar.write_text(json.dumps(kerchunk_refs(h5)))
     assert plugins.guess_engine(str(sidecar)) == "kerchunk"
     assert RefindexBackendEntrypoint().guess_can_open(str(sidecar))  # engine="refindex" opens it
 
