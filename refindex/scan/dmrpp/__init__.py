@@ -1,0 +1,96 @@
+"""DMR++ documents (OPeNDAP): the sidecar of the data file a DMR++ describes, built from the
+document alone — no byte of the data file is parsed (``scanner.py``).
+
+The source recorded is the data file (``dmrpp:href``, or the URL the scan was given), with
+the identity one HEAD of it reports: DMR++ states no size or ETag, and without them a
+changed data file would read as garbage instead of failing, and chunks past its end could
+not be caught at scan time.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+from refindex.errors import ContainerError
+from refindex.index import Index, Source
+from refindex.io import RangeRequest, ReadEngine
+from refindex.scan.coordinates import coordinate_chunks
+from refindex.scan.dmrpp.document import SUFFIX, dmrpp, looks_like_dmrpp, parse_document
+from refindex.scan.dmrpp.scanner import DmrppImporter
+from refindex.scan.options import ScanOptions
+from refindex.scan.protocol import Progress
+
+__all__ = ["DmrppScan", "import_dmrpp", "looks_like_dmrpp", "SUFFIX"]
+
+# What Hyrax's build_dmrpp writes as href when the data URL is filled in when served.
+_HREF_PLACEHOLDER = "OPeNDAP_DMRpp_DATA_ACCESS_URL"
+
+
+@dataclass(frozen=True)
+class DmrppScan:
+    """What importing a DMR++ recorded and cost beyond reading the document: the data file's
+    ``source``, notes on what was skipped, and the ``requests`` and ``fetched`` bytes of the
+    data file's HEAD and of the dimension coordinates copied into the sidecar."""
+
+    source: Source
+    skipped: list[str]
+    requests: int
+    fetched: int
+
+
+def import_dmrpp(document: bytes, document_url: str, index: Index, engine: ReadEngine,
+                 options: ScanOptions, progress: Progress | None = None,
+                 data_url: str | None = None) -> DmrppScan:
+    """Add to ``index`` the groups and arrays of the data file DMR++ ``document`` (read from
+    ``document_url``) describes; ``data_url``: where that file is (default: its
+    ``dmrpp:href``)."""
+    root = parse_document(document, document_url)
+    data_url = data_url or data_location(root.get(dmrpp("href")), document_url)
+    info = engine.info_sync(data_url)
+    source = Source(options.url or data_url, info.size, info.etag, info.last_modified)
+    source_id = index.add_source(source)
+    skipped = DmrppImporter(root, document_url, index, source_id, info.size, options,
+                            progress).run()
+    fetched = _inline_coordinates(index, source_id, data_url, info, engine,
+                                  options.inline_coords)
+    return DmrppScan(source, skipped, 1 + (fetched > 0), fetched)
+
+
+def data_location(href: str | None, document_url: str) -> str:
+    """The data file a DMR++ at ``document_url`` names: its ``dmrpp:href`` (a URL, or a path
+    relative to the document), or, for Hyrax's unfilled placeholder, the document's URL
+    without ``.dmrpp``."""
+    if href is None or not href.strip():
+        raise ContainerError(f"{document_url}: DMR++ without dmrpp:href: it does not say which "
+                             "data file it describes; scan it with --dmrpp DATA-URL")
+    href = href.strip()
+    if href == _HREF_PLACEHOLDER:
+        if not document_url.endswith(SUFFIX):
+            raise ContainerError(f"{document_url}: DMR++ whose dmrpp:href is Hyrax's "
+                                 f"placeholder {href!r}; scan it with --dmrpp DATA-URL")
+        return document_url.removesuffix(SUFFIX)
+    if href.startswith("file://"):
+        return href.removeprefix("file://")
+    if "://" in href or os.path.isabs(href):
+        return href
+    if "://" in document_url:
+        return posixpath.join(posixpath.dirname(document_url), href)
+    return str(Path(document_url).parent / href)
+
+
+def _inline_coordinates(index: Index, source_id: int, data_url: str, info, engine: ReadEngine,
+                        limit: int) -> int:
+    """Copy the chunks of small dimension coordinates into the index, as a scan of the data
+    file does, fetched in one batch of ranges (merged by the engine); the bytes fetched."""
+    wanted = coordinate_chunks(index, source_id, limit)
+    if not wanted:
+        return 0
+    requests = [RangeRequest(data_url, offset, length, etag=info.etag, size=info.size)
+                for _, _, offset, length in wanted]
+    datas = engine.read_sync(requests)
+    for (node, flat, _, _), data in zip(wanted, datas, strict=True):
+        node.chunks.set_inline(flat, data)
+    return sum(len(d) for d in datas)
