@@ -63,30 +63,50 @@ def iter_members(sources: Sequence[Source], options: ScanOptions, read_options: 
     """``scan_members``, yielding each result as soon as it is there (in order).
 
     Members whose first block is a DMR++ document are imported on threads as soon as that
-    block is in, up to ``window`` at once: an import is a few requests for the data file it
-    describes and almost no parsing, so their waits overlap (an HDF5 member is parsed here,
-    under h5py's lock, where threads would only take turns)."""
+    block is in, up to ``DOCUMENT_WINDOW`` at once: an import is a few requests for the data
+    file it describes and almost no parsing, so their waits overlap (an HDF5 member is
+    parsed here, under h5py's lock, where threads would only take turns). While only
+    documents are pending (a few kilobytes each), that many members are fetched ahead."""
     engine = _engine(read_options)
     upcoming = iter(sources)
     pending: deque[_Pending] = deque()
 
     def top_up() -> None:
-        while len(pending) < window and (source := next(upcoming, None)) is not None:
+        while len(pending) < window or (len(pending) < DOCUMENT_WINDOW and all(
+                p.scan is not None for p in pending)):
+            source = next(upcoming, None)
+            if source is None:
+                return
             pending.append(_Pending(source, _prefetch(engine, source)))
 
+    def start_imports() -> None:
+        for ahead in pending:
+            if ahead.scan is None and _is_document(ahead.head):
+                ahead.scan = imports.submit(_scan_one, ahead.source, ahead.head, options,
+                                            engine)
+
     top_up()
-    with concurrent.futures.ThreadPoolExecutor(window) as imports:
+    with concurrent.futures.ThreadPoolExecutor(DOCUMENT_WINDOW) as imports:
         while pending:
-            for ahead in pending:
-                if ahead.scan is None and _is_document(ahead.head):
-                    ahead.scan = imports.submit(_scan_one, ahead.source, ahead.head, options,
-                                                engine)
-            member = pending.popleft()
+            start_imports()
             top_up()
+            member = pending[0]
+            awaited = member.scan if member.scan is not None else member.head
+            if awaited is not None and not awaited.done():
+                # Wait for it, or for another member's first block: its import can start.
+                heads = [p.head for p in pending
+                         if p.scan is None and p.head is not None and not p.head.done()]
+                concurrent.futures.wait([awaited, *heads],
+                                        return_when=concurrent.futures.FIRST_COMPLETED)
+                continue
+            pending.popleft()
             if member.scan is not None:
                 yield member.scan.result()
             else:
                 yield _scan_one(member.source, member.head, options, engine)
+
+
+DOCUMENT_WINDOW = 64  # DMR++ members imported at once, and fetched ahead while all are
 
 
 @dataclass

@@ -14,7 +14,12 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from refindex.errors import ContainerError
+from refindex.errors import (
+    ContainerError,
+    RefindexError,
+    SourceNotFoundError,
+    SourcePolicyError,
+)
 from refindex.index import Index, Source
 from refindex.io import RangeRequest, ReadEngine
 from refindex.scan.coordinates import coordinate_chunks
@@ -46,17 +51,63 @@ def import_dmrpp(document: bytes, document_url: str, index: Index, engine: ReadE
                  data_url: str | None = None) -> DmrppScan:
     """Add to ``index`` the groups and arrays of the data file DMR++ ``document`` (read from
     ``document_url``) describes; ``data_url``: where that file is (default: its
-    ``dmrpp:href``)."""
+    ``dmrpp:href``).
+
+    The data file costs one request: the read of its small dimension coordinates (copied
+    into the sidecar, as a scan of the file does), whose answer also gives its size and
+    ETag; or a HEAD when there are none, or they lie far apart."""
     root = parse_document(document, document_url)
     data_url = data_url or data_location(root.get(dmrpp("href")), document_url)
-    info = engine.info_sync(data_url)
+    # A first reading of the document finds the coordinates' chunks (their places do not
+    # depend on the data file's size, which the final reading needs).
+    span = _coordinate_span(root, document_url, options) if "://" in data_url else None
+    head, requests = b"", 1
+    if span is not None:
+        try:
+            head, info = engine.read_with_identity_sync(RangeRequest(data_url, *span))
+        except (SourceNotFoundError, SourcePolicyError):
+            raise
+        except RefindexError:
+            span = None  # e.g. the range ends past the file: the HEAD's size will say so
+            requests += 1
+    if span is None:
+        info = engine.info_sync(data_url)
     source = Source(options.url or data_url, info.size, info.etag, info.last_modified)
     source_id = index.add_source(source)
     skipped = DmrppImporter(root, document_url, index, source_id, info.size, options,
                             progress).run()
-    fetched = _inline_coordinates(index, source_id, data_url, info, engine,
-                                  options.inline_coords)
-    return DmrppScan(source, skipped, 1 + (fetched > 0), fetched)
+    fetched = len(head)
+    wanted = coordinate_chunks(index, source_id, options.inline_coords)
+    if wanted and span is not None and all(
+            span[0] <= offset and offset + length <= span[0] + len(head)
+            for _, _, offset, length in wanted):
+        for node, flat, offset, length in wanted:
+            node.chunks.set_inline(flat, head[offset - span[0]:offset - span[0] + length])
+    elif wanted:
+        requests += 1
+        fetched += _read_coordinates(wanted, data_url, info, engine)
+    return DmrppScan(source, skipped, requests, fetched)
+
+
+# Coordinates lying further apart than this are read as ranges of their own, after a HEAD.
+_SPAN_LIMIT = 1024 * 1024
+
+
+def _coordinate_span(root, document_url: str, options: ScanOptions) -> tuple[int, int] | None:
+    """(offset, length) of the one range of the data file holding every dimension coordinate
+    to copy, when there are some and that range is small; else None."""
+    if options.inline_coords <= 0:
+        return None
+    scratch = Index()
+    scratch_id = scratch.add_source(Source(""))
+    DmrppImporter(root, document_url, scratch, scratch_id, None,
+                  options.replace(on_unsupported="skip")).run()
+    wanted = coordinate_chunks(scratch, scratch_id, options.inline_coords)
+    if not wanted:
+        return None
+    start = min(offset for _, _, offset, _ in wanted)
+    end = max(offset + length for _, _, offset, length in wanted)
+    return (start, end - start) if end - start <= _SPAN_LIMIT else None
 
 
 def data_location(href: str | None, document_url: str) -> str:
@@ -81,13 +132,10 @@ def data_location(href: str | None, document_url: str) -> str:
     return str(Path(document_url).parent / href)
 
 
-def _inline_coordinates(index: Index, source_id: int, data_url: str, info, engine: ReadEngine,
-                        limit: int) -> int:
-    """Copy the chunks of small dimension coordinates into the index, as a scan of the data
-    file does, fetched in one batch of ranges (merged by the engine); the bytes fetched."""
-    wanted = coordinate_chunks(index, source_id, limit)
-    if not wanted:
-        return 0
+def _read_coordinates(wanted: list, data_url: str, info, engine: ReadEngine) -> int:
+    """Copy the chunks of small dimension coordinates into the index, fetched in one batch
+    of ranges (merged by the engine) checked against the data file's identity; the bytes
+    fetched."""
     requests = [RangeRequest(data_url, offset, length, etag=info.etag, size=info.size)
                 for _, _, offset, length in wanted]
     datas = engine.read_sync(requests)
