@@ -207,3 +207,18 @@ def test_malformed_documents_are_errors_naming_what_is_wrong(nc, change, message
 def test_strict_refuses_what_dmrpp_cannot_state(nc):
     with pytest.raises(UnsupportedFeatureError, match="'/names'.*String"):
         scan(write_dmrpp(nc), ScanOptions(on_unsupported="error"))
+
+
+def test_large_contiguous_rows_split_as_a_scan_splits_them(tmp_path):
+    import h5py
+
+    h5 = tmp_path / "large.h5"
+    with h5py.File(h5, "w") as f:
+        # 1,031 rows (a prime) of 8,800 bytes: the last ~8 MiB block reaches past the values,
+        # which only the file's size allows.
+        f.create_dataset("large", data=np.arange(1031 * 1100, dtype="f8").reshape(1031, 1100))
+        f.create_dataset("after", data=np.zeros(7_800_000, dtype="u1"))
+    direct = scan(h5).index
+    imported = scan(write_dmrpp(h5)).index
+    assert direct.arrays["large"].zarray["chunks"][0] < 1031
+    assert_same_index(direct, imported)

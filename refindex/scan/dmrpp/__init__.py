@@ -58,9 +58,11 @@ def import_dmrpp(document: bytes, document_url: str, index: Index, engine: ReadE
     ETag; or a HEAD when there are none, or they lie far apart."""
     root = parse_document(document, document_url)
     data_url = data_url or data_location(root.get(dmrpp("href")), document_url)
-    # A first reading of the document finds the coordinates' chunks (their places do not
-    # depend on the data file's size, which the final reading needs).
-    span = _coordinate_span(root, document_url, options) if "://" in data_url else None
+    source_id = index.add_source(Source(options.url or data_url))
+    importer = DmrppImporter(root, document_url, index, source_id, None, options, progress)
+    importer.walk()
+    wanted = coordinate_chunks(index, source_id, options.inline_coords)
+    span = _span(wanted) if "://" in data_url else None
     head, requests = b"", 1
     if span is not None:
         try:
@@ -73,14 +75,10 @@ def import_dmrpp(document: bytes, document_url: str, index: Index, engine: ReadE
     if span is None:
         info = engine.info_sync(data_url)
     source = Source(options.url or data_url, info.size, info.etag, info.last_modified)
-    source_id = index.add_source(source)
-    skipped = DmrppImporter(root, document_url, index, source_id, info.size, options,
-                            progress).run()
+    index.sources[source_id] = source
+    skipped = importer.finish(info.size)
     fetched = len(head)
-    wanted = coordinate_chunks(index, source_id, options.inline_coords)
-    if wanted and span is not None and all(
-            span[0] <= offset and offset + length <= span[0] + len(head)
-            for _, _, offset, length in wanted):
+    if span is not None:
         for node, flat, offset, length in wanted:
             node.chunks.set_inline(flat, head[offset - span[0]:offset - span[0] + length])
     elif wanted:
@@ -93,16 +91,9 @@ def import_dmrpp(document: bytes, document_url: str, index: Index, engine: ReadE
 _SPAN_LIMIT = 1024 * 1024
 
 
-def _coordinate_span(root, document_url: str, options: ScanOptions) -> tuple[int, int] | None:
-    """(offset, length) of the one range of the data file holding every dimension coordinate
-    to copy, when there are some and that range is small; else None."""
-    if options.inline_coords <= 0:
-        return None
-    scratch = Index()
-    scratch_id = scratch.add_source(Source(""))
-    DmrppImporter(root, document_url, scratch, scratch_id, None,
-                  options.replace(on_unsupported="skip")).run()
-    wanted = coordinate_chunks(scratch, scratch_id, options.inline_coords)
+def _span(wanted: list) -> tuple[int, int] | None:
+    """(offset, length) of the one range of the data file holding the chunks of ``wanted``
+    (as ``coordinate_chunks`` lists them), when there are some and it is small; else None."""
     if not wanted:
         return None
     start = min(offset for _, _, offset, _ in wanted)

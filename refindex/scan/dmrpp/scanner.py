@@ -13,7 +13,13 @@ from refindex.index import ArrayNode, Index
 from refindex.phony_dims import Axis, first_number, name_group_axes, parents_first
 from refindex.scan.dmrpp.attrs import encode_attributes
 from refindex.scan.dmrpp.document import DAP4, dap, local_name, namespace
-from refindex.scan.dmrpp.storage import Place, Storage, fill_value_of, read_storage
+from refindex.scan.dmrpp.storage import (
+    Place,
+    Storage,
+    check_table_extents,
+    fill_value_of,
+    read_storage,
+)
 from refindex.scan.dmrpp.types import NUMERIC, VARIABLE_TYPES, numeric_dtype
 from refindex.scan.json_values import fill_to_json
 from refindex.scan.left_out import leave_out
@@ -36,11 +42,32 @@ class DmrppImporter:
         self.dimensions: dict[str, int] = {}  # fully qualified name -> size
         self.group_dims: dict[str, list[tuple[str, int]]] = {}
         self.axes: dict[str, dict[str, list[Axis]]] = {}  # group -> array path -> its axes
+        self.sized: list[tuple[ET.Element, str, str]] = []  # read again once the size is known
         self.skipped: list[str] = []
 
     def run(self) -> list[str]:
+        """Build the index; the notes on what was skipped."""
+        self.walk()
+        return self.finish(self.data_size)
+
+    def walk(self) -> None:
+        """Read the document into the index (``finish`` completes it)."""
         self._group(self.root, "")
         self._name_axes()
+
+    def finish(self, data_size: int | None) -> list[str]:
+        """Complete the index once the data file's size is known (bytes; None: unknown):
+        chunks that end past it are a ContainerError, contiguous arrays whose row blocks
+        depend on it are read again."""
+        if data_size is not None and self.data_size is None:
+            self.data_size = data_size
+            sized, self.sized = self.sized, []
+            for element, kind, group in sized:
+                self._variable(element, kind, group)
+            if sized:
+                self._name_axes()
+            for path, node in self.index.arrays.items():
+                check_table_extents(node.chunks, self._place(path, node))
         return self.skipped
 
     def _group(self, element: ET.Element, path: str) -> None:
@@ -73,6 +100,7 @@ class DmrppImporter:
             self.group_dims[path].append((name, int(size)))
 
     def _variable(self, element: ET.Element, kind: str, group: str) -> None:
+        original_group = group
         name = element.get("name", "")
         if not name:
             raise ContainerError(f"{self.document}: a {kind} variable without a name in group "
@@ -83,14 +111,17 @@ class DmrppImporter:
             for depth, _ in enumerate(group.split("/")):
                 self.index.groups.setdefault("/".join(group.split("/")[:depth + 1]), {})
         path = f"{group}/{name}" if group else name
+        element_group = original_group
         axes = self._axes(element, path, group)
         # Every variable counts for phony names, those left out too (as in the HDF5 scanner).
         self.axes.setdefault(group, {})[path] = axes
         try:
-            node = self._array(element, kind, path, axes)
+            node, sized = self._array(element, kind, path, axes)
         except UnsupportedFeatureError as exc:
             leave_out(self.index, path, exc, self.options)
             return
+        if sized:
+            self.sized.append((element, kind, element_group))
         self.index.arrays[path] = node
         if self.progress:
             self.progress(path, len(node.chunks))
@@ -127,7 +158,8 @@ class DmrppImporter:
         raise ContainerError(f"{self.document}: variable {'/' + path!r}: dimension {name!r} "
                              "is not declared")
 
-    def _array(self, element: ET.Element, kind: str, path: str, axes: list[Axis]) -> ArrayNode:
+    def _array(self, element: ET.Element, kind: str, path: str, axes: list[Axis]
+               ) -> tuple[ArrayNode, bool]:
         is_scale = len(axes) == 1 and axes[0][0] == posixpath.basename(path)
         attrs, dtypes = encode_attributes(element, f"{self.document}: variable {'/' + path!r}",
                                           is_scale)
@@ -143,7 +175,13 @@ class DmrppImporter:
         dtype = numeric_dtype(kind, storage.byte_order)
         node = ArrayNode(path, _zarray(shape, storage, dtype, place), attrs, storage.table)
         node.attr_dtypes = dtypes
-        return node
+        return node, storage.sized
+
+    def _place(self, path: str, node: ArrayNode) -> Place:
+        """Where ``node``'s chunks are, for errors about them."""
+        return Place(tuple(node.zarray["shape"]), np.dtype(node.zarray["dtype"]),
+                     self.source_id, self.data_size, self.document, "/" + path,
+                     self.options.max_inline)
 
     def _name_axes(self) -> None:
         """``_ARRAY_DIMENSIONS`` of every array: its dimensions' names, and for anonymous

@@ -38,6 +38,8 @@ class Storage:
     codecs: list[dict]
     byte_order: str
     fill: str | None
+    sized: bool = False
+    """Whether the chunking depends on the data file's size, which was not known."""
 
 
 @dataclass(frozen=True)
@@ -159,12 +161,21 @@ def _contiguous(listed, order: str | None, fill: str | None, place: Place) -> St
         _check_extents(np.asarray([offset]), np.asarray([length]), place)
     room = place.data_size - offset if offset is not None and place.data_size else None
     chunk_shape, grid = row_blocks(place.shape, itemsize, room)
+    # The last row block may reach past the values only while it stays in the file.
+    sized = place.data_size is None and offset is not None and (
+        row_blocks(place.shape, itemsize, 2**62)[0] != chunk_shape)
     table = ChunkTable(grid)
     if offset is not None and nbytes:
         block = math.prod(chunk_shape) * itemsize
         for i in range(len(table)):
             table.set(i, place.source_id, offset + i * block, block)
-    return Storage(chunk_shape, table, [], _byte_order(order, place), fill)
+    return Storage(chunk_shape, table, [], _byte_order(order, place), fill, sized)
+
+
+def check_table_extents(table: ChunkTable, place: Place) -> None:
+    """A ContainerError when a chunk of ``table`` ends past the end of the data file."""
+    referenced = table.source >= 0
+    _check_extents(table.offset[referenced], table.length[referenced], place)
 
 
 def _inline(data: bytes, place: Place, what: str) -> Storage:
