@@ -6,11 +6,12 @@ behind the latency proxy), each with its DMR++ next to it, indexed both ways in 
 
 The granules are benchmarks/daily_files.py's (the combine benchmark's); their DMR++ are
 written by tests/scan/dmrppfiles.py as Hyrax's build_dmrpp writes them (href: the
-granule's s3:// URL). Both steps are the same command on the same collection of granules,
-each run cold in a fresh process (``refindex scan 's3://bench/granules/*.nc' -o DIR``, and
-``... '*.nc.dmrpp' ...``): a worker process per core, the first block of the next 16 members
-fetched ahead. Reported: seconds, requests and bytes through the proxy, and the ratio of
-the two times; the sidecars of both are compared array by array (they must be equal) and
+granule's s3:// URL). Each way is measured twice, each run cold in a fresh process: as the
+collection command (``refindex scan 's3://bench/granules/*.nc' -o DIR``, and
+``... '*.nc.dmrpp' ...``: a worker process per core, member sidecars written), and as the
+scans alone (the same listing and member pipeline, ``collection.scanning.scan_members``, in
+one process, nothing written). Reported: seconds, requests and bytes through the proxy, and
+the ratio of the times; the sidecars of both are compared array by array (they must be equal) and
 one granule's values read from the DMR++ sidecar are compared with netCDF4's.
 """
 
@@ -32,6 +33,8 @@ if str(ROOT) not in sys.path:  # run as a script: the benchmarks package next to
 
 BUCKET, PREFIX = "bench", "granules/"
 STEPS = {"scan": "*.nc", "dmrpp": "*.nc.dmrpp"}
+HOWS = {"collection": "refindex scan -o DIR",
+        "members": "scans alone, one process"}
 TARGET = 3.0  # DMR++ import at least this many times faster than scanning
 MIB = 2**20
 
@@ -50,25 +53,41 @@ def write_documents(paths: list[Path], directory: Path) -> list[Path]:
     return out
 
 
-def step(kind: str, work: Path, endpoint: str) -> dict:
-    """One step in this (fresh) process: the collection scan of the granules or of their
-    DMR++, timed without the imports."""
+def step(kind: str, how: str, work: Path, endpoint: str) -> dict:
+    """One step in this (fresh) process, timed without the imports: the granules or their
+    DMR++ scanned by the collection command (``how`` "collection"), or listed and scanned
+    in this one process without writing a collection (``how`` "members")."""
+    pattern = f"s3://{BUCKET}/{PREFIX}{STEPS[kind]}"
+    if how == "members":
+        from refindex.collection.scanning import scan_members
+        from refindex.collection.sources import expand_sources
+        from refindex.io import ReadEngine, ReadOptions
+        from refindex.scan import ScanOptions
+
+        read_options = ReadOptions.from_env()
+        started = time.perf_counter()
+        sources = expand_sources([pattern], ReadEngine(read_options))
+        results = scan_members(sources, ScanOptions(), read_options)
+        seconds = time.perf_counter() - started
+        failed = [r.error for r in results if r.error]
+        if failed or len(results) != len(sources):
+            raise RuntimeError(f"{len(failed)} members failed: {failed[:3]}")
+        return {"seconds": seconds}
     from refindex.cli import main
 
     started = time.perf_counter()
-    code = main(["scan", f"s3://{BUCKET}/{PREFIX}{STEPS[kind]}", "-o", str(work / kind),
-                 "--endpoint-url", endpoint])
+    code = main(["scan", pattern, "-o", str(work / kind), "--endpoint-url", endpoint])
     seconds = time.perf_counter() - started
     if code not in (0, 4):  # 4: the arrays DMR++ cannot state are left out, reported
         raise RuntimeError(f"refindex scan exited with {code}")
     return {"seconds": seconds}
 
 
-def measured(proxy, args, kind: str, work: Path) -> dict:
+def measured(proxy, args, kind: str, how: str, work: Path) -> dict:
     from benchmarks.s3_link import measure
 
     env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, __file__, "--step", kind, "--work", str(work),
+    command = [sys.executable, __file__, "--step", kind, how, "--work", str(work),
                "--endpoint", proxy.url]
 
     def run() -> dict:
@@ -148,7 +167,7 @@ def run(args: argparse.Namespace) -> None:
     _say(f"writing or checking {args.files} granules in {data_dir} and their DMR++ ...")
     paths = daily_files(args.files, data_dir)
     documents = write_documents(paths, data_dir.with_name(data_dir.name + "-dmrpp"))
-    runs: dict[str, list[dict]] = {kind: [] for kind in STEPS}
+    runs: dict[tuple[str, str], list[dict]] = {(k, h): [] for h in HOWS for k in STEPS}
     with tempfile.TemporaryDirectory(prefix="refindex-dmrpp-") as scratch, \
             s3_behind_link(Path(scratch) / "s3", BUCKET) as (server, proxy):
         upload(server, paths + documents, BUCKET, PREFIX)
@@ -156,12 +175,12 @@ def run(args: argparse.Namespace) -> None:
              f"and their DMR++ ({sum(d.stat().st_size for d in documents) / MIB:.1f} MiB) in "
              f"s3://{BUCKET}/{PREFIX}; {args.latency:g} ms, {args.bandwidth:g} Mbit/s")
         for repeat in range(args.repeat):
-            for kind in STEPS:
+            for kind, how in runs:
                 work = Path(scratch) / f"run{repeat}"
-                result = measured(proxy, args, kind, work)
-                runs[kind].append(result)
-                _say(f"  {kind}: {result['seconds']:.2f} s, {result['requests']} requests, "
-                     f"{result['mb']:.1f} MB")
+                result = measured(proxy, args, kind, how, work)
+                runs[kind, how].append(result)
+                _say(f"  {kind} ({how}): {result['seconds']:.2f} s, {result['requests']} "
+                     f"requests, {result['mb']:.1f} MB")
         work = Path(scratch) / "run0"
         proxy.configure(delay=0, bandwidth=None)
         sidecars = same_sidecars(work)
@@ -169,22 +188,26 @@ def run(args: argparse.Namespace) -> None:
     report(runs, args, sidecars, exact)
 
 
-def report(runs: dict[str, list[dict]], args, sidecars: str, exact: bool) -> None:
-    rows = {kind: {key: statistics.median(r[key] for r in results)
-                   for key in ("seconds", "requests", "mb")}
-            for kind, results in runs.items()}
+def report(runs: dict[tuple[str, str], list[dict]], args, sidecars: str, exact: bool) -> None:
+    rows = {key: {field: statistics.median(r[field] for r in results)
+                  for field in ("seconds", "requests", "mb")}
+            for key, results in runs.items()}
     print(f"\n{args.files} granules, {args.latency:g} ms, {args.bandwidth:g} Mbit/s, "
           f"medians of {args.repeat}")
-    print(f"{'':28} {'seconds':>9} {'requests':>9} {'MB':>9}")
+    print(f"{'':46} {'seconds':>9} {'requests':>9} {'MB':>9}")
     labels = {"scan": "scan the granules", "dmrpp": "import their DMR++"}
-    for kind, row in rows.items():
-        print(f"{labels[kind]:28} {row['seconds']:9.2f} {row['requests']:9.0f} "
-              f"{row['mb']:9.1f}")
-    ratio = rows["scan"]["seconds"] / rows["dmrpp"]["seconds"]
-    met = "met" if ratio >= TARGET else "NOT met"
-    print(f"DMR++ import {ratio:.1f}x faster than scanning (target >= {TARGET:g}x: {met}); "
-          f"{rows['scan']['requests'] / max(rows['dmrpp']['requests'], 1):.1f}x the requests, "
-          f"{rows['scan']['mb'] / max(rows['dmrpp']['mb'], 1e-9):.0f}x the bytes of the import")
+    for how, title in HOWS.items():
+        for kind in STEPS:
+            row = rows[kind, how]
+            print(f"{labels[kind] + ', ' + title:46} {row['seconds']:9.2f} "
+                  f"{row['requests']:9.0f} {row['mb']:9.1f}")
+    for how, title in HOWS.items():
+        scanned, imported = rows["scan", how], rows["dmrpp", how]
+        ratio = scanned["seconds"] / imported["seconds"]
+        met = "met" if ratio >= TARGET else "NOT met"
+        print(f"{title}: DMR++ import {ratio:.1f}x faster than scanning (target >= {TARGET:g}x:"
+              f" {met}); {imported['requests'] / max(scanned['requests'], 1):.1f}x the "
+              f"requests, 1/{scanned['mb'] / max(imported['mb'], 1e-9):.0f} of the bytes")
     print(f"sidecars: {sidecars}; values read from a DMR++ sidecar equal netCDF4's: {exact}")
 
 
@@ -204,12 +227,12 @@ def main() -> None:
                         help="Mbit/s each way (1000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, medians (3)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per step")
-    parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--step", nargs=2, metavar=("KIND", "HOW"), help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:
-        print(json.dumps(step(args.step, Path(args.work), args.endpoint)))
+        print(json.dumps(step(*args.step, Path(args.work), args.endpoint)))
         return
     run(args)
 
