@@ -102,7 +102,10 @@ class _Writer:
             else:
                 lines.append(f"{pad}  <Dim size=\"{size}\"/>\n")
         lines.append(attributes(dset, pad + "  "))
-        if kind in _DAP_TYPES.values() or kind == "Byte":
+        fixed = _fixed_string(dset)
+        if fixed:
+            lines.append(f"{pad}  {fixed}\n")
+        if kind in _DAP_TYPES.values() or kind == "Byte" or fixed:
             lines.append(self.storage(dset, pad + "  "))
         lines.append(f"{pad}</{kind}>\n")
         return "".join(lines)
@@ -194,10 +197,24 @@ def _number_text(value) -> str:
     return str(value.item() if value.dtype.kind in "iu" else value)
 
 
+def _fixed_string(dset: h5py.Dataset) -> str:
+    """The ``dmrpp:FixedLengthStringArray`` element of a fixed-length string dataset."""
+    tid = dset.id.get_type()
+    if not isinstance(tid, h5py.h5t.TypeStringID) or tid.is_variable_str():
+        return ""
+    pad = {h5py.h5t.STR_NULLPAD: "null_pad", h5py.h5t.STR_NULLTERM: "null_term",
+           h5py.h5t.STR_SPACEPAD: "space_pad"}[tid.get_strpad()]
+    return (f"<dmrpp:FixedLengthStringArray string_length=\"{tid.get_size()}\" "
+            f"pad=\"{pad}\"/>")
+
+
 def _fill_attribute(dset: h5py.Dataset) -> str:
     dcpl = dset.id.get_create_plist()
     if dcpl.fill_value_defined() != h5d.FILL_VALUE_USER_DEFINED:
         return ""
+    if dset.dtype.kind == "S":
+        text = np.asarray(dset.fillvalue, dset.dtype).tobytes().rstrip(b"\0")
+        return f" fillValue={quoteattr(text.decode())}" if text else ""
     return f" fillValue=\"{_number_text(np.asarray(dset.fillvalue, dset.dtype)[()])}\""
 
 
@@ -284,5 +301,16 @@ def plain_hdf5(path: Path) -> Path:
         f.create_dataset("lzf", data=np.arange(100, dtype="i4"), chunks=(10,), compression="lzf")
         f.create_dataset("unwritten", shape=(4, 5), dtype="f4", fillvalue=np.float32(-1.5))
         f.create_dataset("records", data=np.zeros(3, dtype=[("a", "i4"), ("b", "f8")]))
+        f.create_dataset("codes", data=np.array([b"alpha", b"be", b"", b"gamma123"], "S8"),
+                         chunks=(2,), compression="gzip", shuffle=True)
+        padded = f.create_dataset("padded_fill", shape=(6,), dtype="S4", chunks=(3,),
+                                  fillvalue=b"NA")
+        padded[:3] = [b"a", b"bb", b"ccc"]
+        tid = h5py.h5t.C_S1.copy()
+        tid.set_size(6)
+        tid.set_strpad(h5py.h5t.STR_SPACEPAD)
+        spaced = h5py.Dataset(h5d.create(f.id, b"space_padded", tid, h5py.h5s.create_simple((2,))))
+        spaced[:] = np.array([b"ab    ", b"cdef  "], "S6")
+        f.create_dataset("letters", data=np.array([b"x", b"y", b"z"], "S1"))
         f["unwritten"].attrs["note"] = "fill only"
     return path

@@ -23,7 +23,7 @@ from refindex.sidecar import write_index
 from tests.roundtrip import assert_xarray_matches, assert_zarr_matches
 from tests.scan.dmrppfiles import granule, plain_hdf5, write_dmrpp
 
-NOT_STATED = "DMR++ states numbers exactly; scan the data file itself"
+NOT_STATED = "DMR++ does not state their stored form exactly; scan the data file itself"
 
 
 def assert_same_index(direct: Index, imported: Index, arrays: set[str] | None = None,
@@ -58,7 +58,7 @@ def test_a_granule_imports_as_the_scan_of_its_data_file(nc):
     direct = scan(nc).index
     imported = scan(write_dmrpp(nc)).index
     assert set(direct.arrays) - set(imported.arrays) == {"names"}
-    assert imported.left_out == {"names": f"DAP4 String variable; {NOT_STATED}"}
+    assert imported.left_out == {"names": f"variable-length strings; {NOT_STATED}"}
     assert_same_index(direct, imported)
     # What the granule holds, so the comparison covers it.
     tas = imported.arrays["tas"]
@@ -87,16 +87,21 @@ def test_compact_big_endian_and_unwritten_datasets_import_as_scanned(tmp_path):
     assert imported.left_out == {
         "lzf": "filter 'lzf'; DMR++ states deflate, shuffle and fletcher32 only; scan the data "
                "file itself",
-        "records": f"DAP4 Structure variable; {NOT_STATED}"}
+        "records": f"DAP4 Structure variable; {NOT_STATED}",
+        "space_padded": "space-padded strings: HDF5 strips the spaces on read; scan the data "
+                        "file itself"}
     assert_same_index(direct, imported)
     assert imported.arrays["big_endian"].zarray["dtype"] == ">f8"
     assert imported.arrays["compact"].chunks.source.tolist() == [INLINE]
     assert imported.arrays["unwritten"].zarray["fill_value"] == -1.5
-    assert imported.arrays["unwritten"].attrs["_ARRAY_DIMENSIONS"] == ["phony_dim_1",
-                                                                       "phony_dim_5"]
+    assert imported.arrays["codes"].zarray["dtype"] == "|S8"  # NUL-padded: exact
+    assert imported.arrays["padded_fill"].zarray["fill_value"] == "TkEAAA=="
+    assert imported.arrays["letters"].zarray["dtype"] == "|S1"
+    assert all(name.startswith("phony_dim_")  # as the scan names them (compared above)
+               for name in imported.arrays["unwritten"].attrs["_ARRAY_DIMENSIONS"])
     sidecar = tmp_path / "plain.json"
     write_index(imported, sidecar)
-    assert_zarr_matches(h5, sidecar, skip=frozenset({"lzf", "records"}))
+    assert_zarr_matches(h5, sidecar, skip=frozenset({"lzf", "records", "space_padded"}))
 
 
 def test_missingdata_values_are_inlined_and_read_the_same(nc, tmp_path):
@@ -205,7 +210,7 @@ def test_malformed_documents_are_errors_naming_what_is_wrong(nc, change, message
 
 
 def test_strict_refuses_what_dmrpp_cannot_state(nc):
-    with pytest.raises(UnsupportedFeatureError, match="'/names'.*String"):
+    with pytest.raises(UnsupportedFeatureError, match="'/names'.*variable-length strings"):
         scan(write_dmrpp(nc), ScanOptions(on_unsupported="error"))
 
 

@@ -12,7 +12,7 @@ from refindex.errors import ContainerError, UnsupportedFeatureError
 from refindex.index import ArrayNode, Index
 from refindex.phony_dims import Axis, first_number, name_group_axes, parents_first
 from refindex.scan.dmrpp.attrs import encode_attributes
-from refindex.scan.dmrpp.document import DAP4, dap, local_name, namespace
+from refindex.scan.dmrpp.document import DAP4, dap, dmrpp, local_name, namespace
 from refindex.scan.dmrpp.storage import (
     Place,
     Storage,
@@ -20,7 +20,7 @@ from refindex.scan.dmrpp.storage import (
     fill_value_of,
     read_storage,
 )
-from refindex.scan.dmrpp.types import NUMERIC, VARIABLE_TYPES, numeric_dtype
+from refindex.scan.dmrpp.types import NUMERIC, TEXT, VARIABLE_TYPES, numeric_dtype
 from refindex.scan.json_values import fill_to_json
 from refindex.scan.left_out import leave_out
 from refindex.scan.options import ScanOptions
@@ -163,19 +163,41 @@ class DmrppImporter:
         is_scale = len(axes) == 1 and axes[0][0] == posixpath.basename(path)
         attrs, dtypes = encode_attributes(element, f"{self.document}: variable {'/' + path!r}",
                                           is_scale)
-        if kind not in NUMERIC:
-            raise UnsupportedFeatureError(
-                self.document, "/" + path, f"DAP4 {kind} variable",
-                "DMR++ states numbers exactly; scan the data file itself")
         shape = tuple(size for _, size in axes)
-        native = numeric_dtype(kind, "=")
+        native = self._element_dtype(element, kind, path)
         place = Place(shape, native, self.source_id, self.data_size, self.document,
                       "/" + path, self.options.max_inline)
         storage = read_storage(element, place)
-        dtype = numeric_dtype(kind, storage.byte_order)
+        dtype = native.newbyteorder(storage.byte_order)  # none for bytes and strings
         node = ArrayNode(path, _zarray(shape, storage, dtype, place), attrs, storage.table)
         node.attr_dtypes = dtypes
         return node, storage.sized
+
+    def _element_dtype(self, element: ET.Element, kind: str, path: str) -> np.dtype:
+        """The NumPy dtype (native order) of one element of variable ``element``: a DAP4
+        number; a Char or a fixed-length string whose bytes are the values as stored
+        (NUL-padded; NUL-terminated of length 1), ``|S<n>``; else UnsupportedFeatureError."""
+        if kind in NUMERIC:
+            return numeric_dtype(kind, "=")
+        if kind == "Char":
+            return np.dtype("S1")
+        fixed = element.find(dmrpp("FixedLengthStringArray"))
+        if kind in TEXT and fixed is not None:
+            length, pad = fixed.get("string_length", ""), fixed.get("pad", "")
+            if not length.isdigit() or int(length) < 1:
+                raise ContainerError(f"{self.document}: variable {'/' + path!r}: "
+                                     f"FixedLengthStringArray string_length {length!r}")
+            if pad == "null_pad" or (pad == "null_term" and int(length) == 1):
+                return np.dtype(f"S{length}")
+            feature = {"space_pad": "space-padded strings: HDF5 strips the spaces on read",
+                       "null_term": "NUL-terminated strings: HDF5 drops bytes after the NUL"
+                       }.get(pad, f"fixed-length strings padded {pad!r}")
+            raise UnsupportedFeatureError(self.document, "/" + path, feature,
+                                          "scan the data file itself")
+        what = "variable-length strings" if kind in TEXT else f"DAP4 {kind} variable"
+        raise UnsupportedFeatureError(
+            self.document, "/" + path, what,
+            "DMR++ does not state their stored form exactly; scan the data file itself")
 
     def _place(self, path: str, node: ArrayNode) -> Place:
         """Where ``node``'s chunks are, for errors about them."""

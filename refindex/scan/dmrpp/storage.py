@@ -64,7 +64,7 @@ class Place:
 
 def read_storage(var, place: Place) -> Storage:
     """The :class:`Storage` of variable element ``var``."""
-    for unsupported in ("vlsa", "specialstructuredata", "FixedLengthStringArray"):
+    for unsupported in ("vlsa", "specialstructuredata"):
         if var.find(dmrpp(unsupported)) is not None:
             raise place.unsupported(f"dmrpp:{unsupported} storage")
     chunks = var.find(dmrpp("chunks"))
@@ -280,6 +280,11 @@ def fill_value_of(text: str | None, dtype: np.dtype, place: Place) -> np.ndarray
     """The fill value the document states for absent chunks, as a 0-d array of ``dtype``."""
     if text is None:
         return None
+    if dtype.kind == "S":  # the fill's text, NUL-padded to the string length
+        raw = text.encode("utf-8")
+        if len(raw) > dtype.itemsize:
+            raise place.corrupt(f"fillValue {text!r} is longer than {dtype.itemsize} bytes")
+        return np.asarray(raw, dtype=dtype)
     try:
         return np.asarray(parse_number(text, dtype), dtype=dtype)
     except ValueError as exc:
