@@ -71,19 +71,28 @@ def iter_members(sources: Sequence[Source], options: ScanOptions, read_options: 
     upcoming = iter(sources)
     pending: deque[_Pending] = deque()
 
+    documents = False  # whether any member was a DMR++ document
+
+    def only_documents() -> bool:
+        """Whether documents were met and every member pending is an import started, or a
+        first block still on its way."""
+        return documents and all(p.scan is not None or p.head is None or not p.head.done()
+                                 for p in pending)
+
     def top_up() -> None:
-        while len(pending) < window or (len(pending) < DOCUMENT_WINDOW and all(
-                p.scan is not None for p in pending)):
+        while len(pending) < window or (len(pending) < DOCUMENT_WINDOW and only_documents()):
             source = next(upcoming, None)
             if source is None:
                 return
             pending.append(_Pending(source, _prefetch(engine, source)))
 
     def start_imports() -> None:
+        nonlocal documents
         for ahead in pending:
             if ahead.scan is None and _is_document(ahead.head):
                 ahead.scan = imports.submit(_scan_one, ahead.source, ahead.head, options,
                                             engine)
+                documents = True
 
     top_up()
     with concurrent.futures.ThreadPoolExecutor(DOCUMENT_WINDOW) as imports:
