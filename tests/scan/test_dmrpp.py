@@ -227,3 +227,30 @@ def test_large_contiguous_rows_split_as_a_scan_splits_them(tmp_path):
     imported = scan(write_dmrpp(h5)).index
     assert direct.arrays["large"].zarray["chunks"][0] < 1031
     assert_same_index(direct, imported)
+
+
+def test_the_command_line_reports_a_bad_document_in_one_line(nc, tmp_path, capsys):
+    from refindex.cli import main
+
+    document = write_dmrpp(nc, href="")
+    assert main(["scan", str(document), "-o", str(tmp_path / "out.json")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "without dmrpp:href" in err
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_dmrpp_option_names_one_source(nc, tmp_path, capsys):
+    from refindex.cli import main
+
+    assert main(["scan", "--dmrpp", str(nc), str(nc), "-o", str(tmp_path / "c")]) == 2
+    assert "--dmrpp" in capsys.readouterr().err
+
+
+def test_dmrpp_option_reads_the_document_beside_a_local_granule(nc, tmp_path):
+    from refindex.cli import main
+    from refindex.sidecar import load_index
+
+    write_dmrpp(nc)
+    out = tmp_path / "local.json"
+    assert main(["scan", "--dmrpp", str(nc), "-o", str(out)]) == 4  # "names" left out
+    assert_same_index(scan(nc).index, load_index(out))

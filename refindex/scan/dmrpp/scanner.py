@@ -31,7 +31,8 @@ DIMENSIONS = "_ARRAY_DIMENSIONS"
 
 class DmrppImporter:
     """Builds ``index`` from the parsed document ``root`` (named ``document`` in errors),
-    whose chunks lie in source ``source_id`` of ``data_size`` bytes (None: unknown)."""
+    whose chunks lie in source ``source_id`` of ``data_size`` bytes (None: not known yet):
+    ``walk``, then ``finish`` with the size."""
 
     def __init__(self, root: ET.Element, document: str, index: Index, source_id: int,
                  data_size: int | None, options: ScanOptions,
@@ -44,11 +45,6 @@ class DmrppImporter:
         self.axes: dict[str, dict[str, list[Axis]]] = {}  # group -> array path -> its axes
         self.sized: list[tuple[ET.Element, str, str]] = []  # read again once the size is known
         self.skipped: list[str] = []
-
-    def run(self) -> list[str]:
-        """Build the index; the notes on what was skipped."""
-        self.walk()
-        return self.finish(self.data_size)
 
     def walk(self) -> None:
         """Read the document into the index (``finish`` completes it)."""
