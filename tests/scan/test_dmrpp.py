@@ -10,6 +10,7 @@ documents carry no group attributes.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 
 import numpy as np
@@ -199,6 +200,9 @@ def test_document_type_declarations_are_refused(nc, tmp_path):
     (('type="Int16"><Value>3<', 'type="Int16"><Value>300000<'), "not a Int16"),
     (('offset="', 'offset="x'), "without a whole offset"),
     (('byteOrder="LE"', 'byteOrder="ME"'), "neither LE nor BE"),
+    (('type="Float32"><Value>0.5', 'type="Float32"><Value>1e40'), "does not fit Float32"),
+    (('<dmrpp:chunkDimensionSizes>1 20 16<', '<dmrpp:chunkDimensionSizes>1 20 0<'),
+     "do not fit shape"),
 ])
 def test_malformed_documents_are_errors_naming_what_is_wrong(nc, change, message):
     document = write_dmrpp(nc)
@@ -254,3 +258,47 @@ def test_dmrpp_option_reads_the_document_beside_a_local_granule(nc, tmp_path):
     out = tmp_path / "local.json"
     assert main(["scan", "--dmrpp", str(nc), "-o", str(out)]) == 4  # "names" left out
     assert_same_index(scan(nc).index, load_index(out))
+
+
+def test_a_truncated_document_is_an_error_wherever_it_is_cut(nc, tmp_path):
+    data = write_dmrpp(nc).read_bytes()
+    cut = tmp_path / "cut.dmrpp"
+    for end in range(400, len(data) - 1, max(1, len(data) // 40)):
+        cut.write_bytes(data[:end])
+        with pytest.raises(ContainerError, match=str(cut)):
+            scan(cut)
+
+
+def test_mutated_documents_scan_or_fail_with_a_refindex_error(nc, tmp_path):
+    """Digits changed where they matter (sizes, offsets, positions, values, fill values): the
+    scan gives an index or a RefindexError, never another exception."""
+    from refindex.errors import RefindexError
+
+    data = bytearray(write_dmrpp(nc, missing="missingdata").read_bytes())
+    digits = [i for i, byte in enumerate(data) if chr(byte).isdigit() and i > 300]
+    rng = np.random.default_rng(5)
+    mutant = tmp_path / "mutant.dmrpp"
+    for _ in range(300):
+        changed = bytearray(data)
+        for position in rng.choice(digits, 2):
+            changed[position] = b"0123456789-9x"[rng.integers(13)]
+        mutant.write_bytes(bytes(changed))
+        with contextlib.suppress(RefindexError):
+            scan(mutant)
+
+
+def test_a_grid_of_implausibly_many_chunks_is_refused_before_it_is_allocated(tmp_path):
+    h5 = plain_hdf5(tmp_path / "plain.h5")
+    document = write_dmrpp(h5)
+    text = document.read_text(encoding="latin-1")
+    text = text.replace('<Dim size="4"/>\n    <Dim size="6"/>',
+                        '<Dim size="4000000"/>\n    <Dim size="6000000"/>')
+    document.write_text(text, encoding="latin-1")
+    with pytest.raises(ContainerError, match="big_endian.*chunks.*refused"):
+        scan(document)
+
+
+def test_missing_data_larger_than_max_inline_is_left_out_before_inflating(nc):
+    imported = scan(write_dmrpp(nc, missing="missingdata"), ScanOptions(max_inline=1000)).index
+    assert imported.left_out["never"] == ("dmrpp:missingdata values of 10,800 bytes; raise "
+                                          "--max-inline")

@@ -26,6 +26,9 @@ _BYTE_ORDERS = {"LE": "<", "BE": ">"}
 # Filters DMR++ names in ``compressionType`` (in the order they were applied when writing).
 _FILTERS = ("deflate", "shuffle", "fletcher32")
 _DEFAULT_DEFLATE_LEVEL = 6
+# A document's claimed grid is allocated as a chunk table (20 bytes a chunk): a larger one is
+# taken for damage (or malice) rather than given gigabytes.
+MAX_CHUNKS = 2**27
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ def read_storage(var, place: Place) -> Storage:
         return _inline(_base64(compact.text, place, "dmrpp:compact"), place, "dmrpp:compact")
     missing = var.find(dmrpp("missingdata"))
     if missing is not None:
+        _check_inline_size(place, "dmrpp:missingdata")  # before inflating anything
         data = _inflated(_base64(missing.text, place, "dmrpp:missingdata"), place)
         return _inline(data, place, "dmrpp:missingdata")
     return _contiguous([], None, None, place)  # storage never allocated
@@ -101,7 +105,7 @@ def _chunks(chunks, place: Place) -> Storage:
         raise place.corrupt(f"chunkDimensionSizes {list(chunk_shape)} do not fit shape "
                             f"{list(place.shape)}")
     grid = tuple(-(-s // c) for s, c in zip(place.shape, chunk_shape, strict=True))
-    table = ChunkTable(grid)
+    table = _table(grid, chunk_shape, place)
     if listed:
         _fill_table(table, listed, chunk_shape, place)
     return Storage(chunk_shape, table, codecs, _byte_order(order, place), fill)
@@ -161,15 +165,25 @@ def _contiguous(listed, order: str | None, fill: str | None, place: Place) -> St
         _check_extents(np.asarray([offset]), np.asarray([length]), place)
     room = place.data_size - offset if offset is not None and place.data_size else None
     chunk_shape, grid = row_blocks(place.shape, itemsize, room)
+    table = _table(grid, chunk_shape, place)
     # The last row block may reach past the values only while it stays in the file.
     sized = place.data_size is None and offset is not None and (
         row_blocks(place.shape, itemsize, 2**62)[0] != chunk_shape)
-    table = ChunkTable(grid)
     if offset is not None and nbytes:
         block = math.prod(chunk_shape) * itemsize
-        for i in range(len(table)):
-            table.set(i, place.source_id, offset + i * block, block)
+        table.source[:] = place.source_id
+        table.offset[:] = offset + np.arange(len(table), dtype=np.int64) * block
+        table.length[:] = block
     return Storage(chunk_shape, table, [], _byte_order(order, place), fill, sized)
+
+
+def _table(grid: tuple[int, ...], chunk_shape: tuple[int, ...], place: Place) -> ChunkTable:
+    """An empty chunk table of ``grid``; a ContainerError when it is implausibly large."""
+    count = math.prod(grid)
+    if count > MAX_CHUNKS:
+        raise place.corrupt(f"a grid of {count:,} chunks (shape {list(place.shape)}, chunks "
+                            f"{list(chunk_shape)}); refused above {MAX_CHUNKS:,}")
+    return ChunkTable(grid)
 
 
 def check_table_extents(table: ChunkTable, place: Place) -> None:
@@ -178,13 +192,18 @@ def check_table_extents(table: ChunkTable, place: Place) -> None:
     _check_extents(table.offset[referenced], table.length[referenced], place)
 
 
+def _check_inline_size(place: Place, what: str) -> None:
+    nbytes = math.prod(place.shape) * place.dtype.itemsize
+    if nbytes > place.max_inline:
+        raise place.unsupported(f"{what} values of {nbytes:,} bytes", "raise --max-inline")
+
+
 def _inline(data: bytes, place: Place, what: str) -> Storage:
     """Values the document holds itself: one inline chunk of the whole array."""
+    _check_inline_size(place, what)
     nbytes = math.prod(place.shape) * place.dtype.itemsize
     if len(data) != nbytes:
         raise place.corrupt(f"{what} holds {len(data)} bytes for {nbytes} bytes of values")
-    if nbytes > place.max_inline:
-        raise place.unsupported(f"{what} values of {nbytes:,} bytes", "raise --max-inline")
     table = ChunkTable(tuple(1 for _ in place.shape))
     table.set_inline(0, data)
     # The values as the server's reader produced them: in the machine's order, which for

@@ -28,7 +28,12 @@ def parse_number(text: str, dtype: np.dtype) -> np.generic:
     value does not fit the type (``300`` as an Int8)."""
     text = text.strip()
     if dtype.kind == "f":
-        return np.asarray(float(text), dtype=np.float64).astype(dtype)[()]
+        value = float(text)
+        with np.errstate(over="ignore"):
+            number = np.asarray(value, dtype=np.float64).astype(dtype)[()]
+        if np.isinf(number) and not np.isinf(value):
+            raise ValueError(f"{text} does not fit {dap_name(dtype)}")
+        return number
     value = int(text, 0) if text.lower().startswith(("0x", "-0x")) else int(text)
     info = np.iinfo(dtype)
     if not info.min <= value <= info.max:
