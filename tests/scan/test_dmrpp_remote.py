@@ -85,7 +85,7 @@ def test_the_command_line_scans_a_granule_from_its_dmrpp(on_s3, tmp_path, capsys
     data_url, _, _ = on_s3
     out = tmp_path / "cli.json"
     assert main(["scan", "--dmrpp", data_url, "-o", str(out)]) == 4  # "names" left out
-    assert "left out: /names: DAP4 String variable" in capsys.readouterr().err
+    assert "left out: /names: variable-length strings" in capsys.readouterr().err
     assert load_index(out).sources[0].url == data_url
 
 

@@ -37,8 +37,8 @@ _HREF_PLACEHOLDER = "OPeNDAP_DMRpp_DATA_ACCESS_URL"
 @dataclass(frozen=True)
 class DmrppScan:
     """What importing a DMR++ recorded and cost beyond reading the document: the data file's
-    ``source``, notes on what was skipped, and the ``requests`` and ``fetched`` bytes of the
-    data file's HEAD and of the dimension coordinates copied into the sidecar."""
+    ``source``, notes on what was skipped, and the ``requests`` made to the data file (the
+    read of its coordinates, or a HEAD, or both) and the bytes they ``fetched``."""
 
     source: Source
     skipped: list[str]
@@ -78,7 +78,10 @@ def import_dmrpp(document: bytes, document_url: str, index: Index, engine: ReadE
     index.sources[source_id] = source
     skipped = importer.finish(info.size)
     fetched = len(head)
-    if span is not None:
+    # Asked again: an array read again once the size was known is a new node.
+    wanted = coordinate_chunks(index, source_id, options.inline_coords)
+    if span is not None and all(span[0] <= offset and offset + length <= span[0] + len(head)
+                                for _, _, offset, length in wanted):
         for node, flat, offset, length in wanted:
             node.chunks.set_inline(flat, head[offset - span[0]:offset - span[0] + length])
     elif wanted:
