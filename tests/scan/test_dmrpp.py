@@ -302,3 +302,14 @@ def test_missing_data_larger_than_max_inline_is_left_out_before_inflating(nc):
     imported = scan(write_dmrpp(nc, missing="missingdata"), ScanOptions(max_inline=1000)).index
     assert imported.left_out["never"] == ("dmrpp:missingdata values of 10,800 bytes; raise "
                                           "--max-inline")
+
+
+def test_a_document_without_a_version_lists_its_filters_in_the_old_order(nc):
+    document = write_dmrpp(nc)
+    text = document.read_text(encoding="latin-1")
+    assert 'compressionType="shuffle deflate"' in text
+    # Before dmrpp:version, build_dmrpp wrote the filters the other way round.
+    text = text.replace(' dmrpp:version="3.21.0-test"', "").replace(
+        'compressionType="shuffle deflate"', 'compressionType="deflate shuffle"')
+    document.write_text(text, encoding="latin-1")
+    assert_same_index(scan(nc).index, scan(document).index)

@@ -45,6 +45,7 @@ class DmrppImporter:
         self.axes: dict[str, dict[str, list[Axis]]] = {}  # group -> array path -> its axes
         self.sized: list[tuple[ET.Element, str, str]] = []  # read again once the size is known
         self.skipped: list[str] = []
+        self.legacy_order = root.get(dmrpp("version")) is None
 
     def walk(self) -> None:
         """Read the document into the index (``finish`` completes it)."""
@@ -162,7 +163,7 @@ class DmrppImporter:
         shape = tuple(size for _, size in axes)
         native = self._element_dtype(element, kind, path)
         place = Place(shape, native, self.source_id, self.data_size, self.document,
-                      "/" + path, self.options.max_inline)
+                      "/" + path, self.options.max_inline, self.legacy_order)
         storage = read_storage(element, place)
         dtype = native.newbyteorder(storage.byte_order)  # none for bytes and strings
         node = ArrayNode(path, _zarray(shape, storage, dtype, place), attrs, storage.table)

@@ -25,6 +25,8 @@ from refindex.scan.dmrpp.types import parse_number
 _BYTE_ORDERS = {"LE": "<", "BE": ">"}
 # Filters DMR++ names in ``compressionType`` (in the order they were applied when writing).
 _FILTERS = ("deflate", "shuffle", "fletcher32")
+# The order in which HDF5 files apply them, which older documents do not state.
+_FILTERS_APPLIED = ("shuffle", "deflate", "fletcher32")
 _DEFAULT_DEFLATE_LEVEL = 6
 # A document's claimed grid is allocated as a chunk table (20 bytes a chunk): a larger one is
 # taken for damage (or malice) rather than given gigabytes.
@@ -57,6 +59,9 @@ class Place:
     document: str
     variable: str
     max_inline: int
+    legacy_order: bool = False
+    """The document has no ``dmrpp:version``: written before DMR++ listed filters in the order
+    they were applied, so they are taken in HDF5's usual order (as Hyrax does)."""
 
     def corrupt(self, problem: str) -> ContainerError:
         return ContainerError(f"{self.document}: variable {self.variable!r}: {problem}")
@@ -213,6 +218,9 @@ def _inline(data: bytes, place: Place, what: str) -> Storage:
 
 def _codecs(chunks, place: Place) -> list[dict]:
     names = chunks.get("compressionType", "").split()
+    if place.legacy_order:
+        names = [n for n in _FILTERS_APPLIED if n in names] + [
+            n for n in names if n not in _FILTERS_APPLIED]
     levels = [int(v) for v in chunks.get("deflateLevel", chunks.get("deflate_level", "")).split()
               if v.lstrip("-").isdigit()]
     codecs = []
