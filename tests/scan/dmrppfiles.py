@@ -105,6 +105,8 @@ class _Writer:
         fixed = _fixed_string(dset)
         if fixed:
             lines.append(f"{pad}  {fixed}\n")
+        if h5py.check_string_dtype(dset.dtype) is not None and not fixed:
+            lines.append(_vlsa(dset, pad + "  "))
         if kind in _DAP_TYPES.values() or kind == "Byte" or fixed:
             lines.append(self.storage(dset, pad + "  "))
         lines.append(f"{pad}</{kind}>\n")
@@ -197,6 +199,23 @@ def _number_text(value) -> str:
     return str(value.item() if value.dtype.kind in "iu" else value)
 
 
+def _vlsa(dset: h5py.Dataset, pad: str) -> str:
+    """``dmrpp:vlsa``: the values of a variable-length string dataset, runs of one value as
+    one ``v`` with a count ``c``."""
+    values = [v.decode("utf-8") if isinstance(v, bytes) else str(v)
+              for v in np.asarray(dset[()], dtype=object).reshape(-1)]
+    lines, i = [f"{pad}<dmrpp:vlsa>\n"], 0
+    while i < len(values):
+        run = 1
+        while i + run < len(values) and values[i + run] == values[i]:
+            run += 1
+        count = f" c=\"{run}\"" if run > 1 else ""
+        lines.append(f"{pad}  <dmrpp:v{count}>{escape(values[i])}</dmrpp:v>\n")
+        i += run
+    lines.append(f"{pad}</dmrpp:vlsa>\n")
+    return "".join(lines)
+
+
 def _fixed_string(dset: h5py.Dataset) -> str:
     """The ``dmrpp:FixedLengthStringArray`` element of a fixed-length string dataset."""
     tid = dset.id.get_type()
@@ -281,7 +300,10 @@ def granule(path: Path) -> Path:
                                      zlib=True)
         deep[:] = rng.integers(0, 60000, (5, 7))
         names = f.createVariable("names", str, ("nv",))
-        names[0], names[1] = "low", "high"
+        names[0], names[1] = "low", "høgh <&>"
+        labels = g.createVariable("labels", str, ("station",))
+        for i, label in enumerate(["a", "a", "a", "b", "", "b", "b"]):
+            labels[i] = label
     return path
 
 

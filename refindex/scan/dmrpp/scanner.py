@@ -178,6 +178,8 @@ class DmrppImporter:
             return numeric_dtype(kind, "=")
         if kind == "Char":
             return np.dtype("S1")
+        if kind in TEXT and element.find(dmrpp("vlsa")) is not None:
+            return np.dtype(object)  # taken as UTF-8 text: DMR++ states no character set
         fixed = element.find(dmrpp("FixedLengthStringArray"))
         if kind in TEXT and fixed is not None:
             length, pad = fixed.get("string_length", ""), fixed.get("pad", "")
@@ -191,7 +193,8 @@ class DmrppImporter:
                        }.get(pad, f"fixed-length strings padded {pad!r}")
             raise UnsupportedFeatureError(self.document, "/" + path, feature,
                                           "scan the data file itself")
-        what = "variable-length strings" if kind in TEXT else f"DAP4 {kind} variable"
+        what = ("variable-length strings without their values (dmrpp:vlsa)" if kind in TEXT
+                else f"DAP4 {kind} variable")
         raise UnsupportedFeatureError(
             self.document, "/" + path, what,
             "DMR++ does not state their stored form exactly; scan the data file itself")

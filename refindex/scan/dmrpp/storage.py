@@ -14,12 +14,13 @@ import math
 import zlib
 from dataclasses import dataclass
 
+import numcodecs
 import numpy as np
 
 from refindex.errors import ContainerError, UnsupportedFeatureError
 from refindex.index import ChunkTable
 from refindex.scan.blocks import row_blocks
-from refindex.scan.dmrpp.document import dmrpp
+from refindex.scan.dmrpp.document import dmrpp, local_name
 from refindex.scan.dmrpp.types import parse_number
 
 _BYTE_ORDERS = {"LE": "<", "BE": ">"}
@@ -72,9 +73,11 @@ class Place:
 
 def read_storage(var, place: Place) -> Storage:
     """The :class:`Storage` of variable element ``var``."""
-    for unsupported in ("vlsa", "specialstructuredata"):
-        if var.find(dmrpp(unsupported)) is not None:
-            raise place.unsupported(f"dmrpp:{unsupported} storage")
+    if var.find(dmrpp("specialstructuredata")) is not None:
+        raise place.unsupported("dmrpp:specialstructuredata storage")
+    vlsa = var.find(dmrpp("vlsa"))
+    if vlsa is not None:
+        return _strings(vlsa, place)
     chunks = var.find(dmrpp("chunks"))
     if chunks is not None:
         return _chunks(chunks, place)
@@ -214,6 +217,32 @@ def _inline(data: bytes, place: Place, what: str) -> Storage:
     # The values as the server's reader produced them: in the machine's order, which for
     # every machine Hyrax runs on is little-endian.
     return Storage(place.shape, table, [], "<", None)
+
+
+def _strings(vlsa, place: Place) -> Storage:
+    """``dmrpp:vlsa``: the values of an array of variable-length strings, each a ``v``
+    element (``c``: the times it repeats), inlined as the HDF5 scanner inlines them."""
+    count = math.prod(place.shape)
+    values: list[str] = []
+    for v in vlsa:
+        if local_name(v.tag) != "v":
+            continue
+        repeat = v.get("c", v.get(dmrpp("c"), "1"))
+        if not repeat.isdigit() or len(values) + int(repeat) > count:
+            raise place.corrupt(f"dmrpp:vlsa holds more than {count} values, or a count "
+                                f"{repeat!r} that is not a whole number")
+        values.extend([v.text or ""] * int(repeat))
+    if len(values) != count:
+        raise place.corrupt(f"dmrpp:vlsa holds {len(values)} values for {count} elements")
+    array = np.empty(place.shape, dtype=object)
+    array.reshape(-1)[:] = values
+    data = bytes(numcodecs.VLenUTF8().encode(array))
+    if len(data) > place.max_inline:
+        raise place.unsupported(f"dmrpp:vlsa values of {len(data):,} bytes encoded",
+                                "raise --max-inline")
+    table = ChunkTable(tuple(1 for _ in place.shape))
+    table.set_inline(0, data)
+    return Storage(place.shape, table, [{"id": "vlen-utf8"}], "|", None)
 
 
 def _codecs(chunks, place: Place) -> list[dict]:
