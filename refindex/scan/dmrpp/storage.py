@@ -222,6 +222,8 @@ def _inline(data: bytes, place: Place, what: str) -> Storage:
 def _strings(vlsa, place: Place) -> Storage:
     """``dmrpp:vlsa``: the values of an array of variable-length strings, each a ``v``
     element (``c``: the times it repeats), inlined as the HDF5 scanner inlines them."""
+    if place.dtype != object:
+        raise place.corrupt(f"dmrpp:vlsa values for a variable of {place.dtype}")
     count = math.prod(place.shape)
     values: list[str] = []
     for v in vlsa:
