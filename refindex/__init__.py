@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from refindex.index import Index
     from refindex.io import ReadOptions
-    from refindex.scan import ScanOptions, ScanResult, scan
+    from refindex.scan import ScanOptions, ScanResult, scan, scan_dmrpp
     from refindex.sidecar import load_index, write_index
     from refindex.store import ReferenceStore, open_store
     from refindex.store.tuning import tune_zarr
@@ -28,6 +28,7 @@ _EXPORTS = {
     "ScanOptions": "refindex.scan",
     "ScanResult": "refindex.scan",
     "scan": "refindex.scan",
+    "scan_dmrpp": "refindex.scan",
     "load_index": "refindex.sidecar",
     "write_index": "refindex.sidecar",
     "ReferenceStore": "refindex.store",
@@ -38,8 +39,8 @@ _EXPORTS = {
 }
 
 __all__ = ["Index", "ReadOptions", "ReferenceStore", "ScanOptions", "ScanResult",
-           "ValidationReport", "load_index", "open_store", "scan", "tune_zarr", "validate",
-           "write_index", "__version__"]
+           "ValidationReport", "load_index", "open_store", "scan", "scan_dmrpp", "tune_zarr",
+           "validate", "write_index", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

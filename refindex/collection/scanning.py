@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import itertools
 import os
 import time
 from collections import deque
@@ -30,6 +29,7 @@ from refindex.io import ObjectInfo, ReadEngine, ReadOptions
 from refindex.io.loop import background_loop
 from refindex.io.urls import is_local
 from refindex.scan import ScanOptions, scan
+from refindex.scan.dmrpp import looks_like_dmrpp
 from refindex.sidecar.native import encode_native
 
 WINDOW = 16  # members whose first block is fetched ahead of the one parsed
@@ -60,17 +60,78 @@ def scan_members(sources: Sequence[Source], options: ScanOptions,
 
 def iter_members(sources: Sequence[Source], options: ScanOptions, read_options: ReadOptions,
                  window: int = WINDOW) -> Iterator[MemberResult]:
-    """``scan_members``, yielding each result as soon as it is there."""
+    """``scan_members``, yielding each result as soon as it is there (in order).
+
+    Members whose first block is a DMR++ document are imported on threads as soon as that
+    block is in, up to ``DOCUMENT_WINDOW`` at once: an import is a few requests for the data
+    file it describes and almost no parsing, so their waits overlap (an HDF5 member is
+    parsed here, under h5py's lock, where threads would only take turns). While only
+    documents are pending (a few kilobytes each), that many members are fetched ahead."""
     engine = _engine(read_options)
     upcoming = iter(sources)
-    pending = deque((source, _prefetch(engine, source))
-                    for source in itertools.islice(upcoming, window))
-    while pending:
-        source, head = pending.popleft()
-        following = next(upcoming, None)
-        if following is not None:
-            pending.append((following, _prefetch(engine, following)))
-        yield _scan_one(source, head, options, engine)
+    pending: deque[_Pending] = deque()
+
+    documents = False  # whether any member was a DMR++ document
+
+    def only_documents() -> bool:
+        """Whether documents were met and every member pending is an import started, or a
+        first block still on its way."""
+        return documents and all(p.scan is not None or p.head is None or not p.head.done()
+                                 for p in pending)
+
+    def top_up() -> None:
+        while len(pending) < window or (len(pending) < DOCUMENT_WINDOW and only_documents()):
+            source = next(upcoming, None)
+            if source is None:
+                return
+            pending.append(_Pending(source, _prefetch(engine, source)))
+
+    def start_imports() -> None:
+        nonlocal documents
+        for ahead in pending:
+            if ahead.scan is None and _is_document(ahead.head):
+                ahead.scan = imports.submit(_scan_one, ahead.source, ahead.head, options,
+                                            engine)
+                documents = True
+
+    top_up()
+    with concurrent.futures.ThreadPoolExecutor(DOCUMENT_WINDOW) as imports:
+        while pending:
+            start_imports()
+            top_up()
+            member = pending[0]
+            awaited = member.scan if member.scan is not None else member.head
+            if awaited is not None and not awaited.done():
+                # Wait for it, or for another member's first block: its import can start.
+                heads = [p.head for p in pending
+                         if p.scan is None and p.head is not None and not p.head.done()]
+                concurrent.futures.wait([awaited, *heads],
+                                        return_when=concurrent.futures.FIRST_COMPLETED)
+                continue
+            pending.popleft()
+            if member.scan is not None:
+                yield member.scan.result()
+            else:
+                yield _scan_one(member.source, member.head, options, engine)
+
+
+DOCUMENT_WINDOW = 64  # DMR++ members imported at once, and fetched ahead while all are
+
+
+@dataclass
+class _Pending:
+    """A member waiting to be scanned: its first block being fetched, its import started."""
+
+    source: Source
+    head: concurrent.futures.Future | None
+    scan: concurrent.futures.Future | None = None
+
+
+def _is_document(head: concurrent.futures.Future | None) -> bool:
+    """Whether a member's first block is in and is a DMR++ document."""
+    if head is None or not head.done() or head.exception() is not None:
+        return False
+    return looks_like_dmrpp(head.result()[0][:65536])
 
 
 _engines: dict[ReadOptions, ReadEngine] = {}
@@ -104,7 +165,10 @@ def _scan_one(source: Source, head: concurrent.futures.Future | None, options: S
             source.url, source.size, source.etag, source.last_modified)
         result = scan(source.url, options, engine=engine, known=known, head=first)
         index = result.index
-        scanned = index.sources[0] if index.sources else source
+        # The member's identity as the scan saw it; a DMR++ member's index names its data
+        # file instead, and the member stays the document as listed.
+        scanned = index.sources[0] if index.sources and (
+            index.sources[0].url == source.url or options.url) else source
         return MemberResult(
             Source(source.url, scanned.size, scanned.etag or source.etag,
                    scanned.last_modified or source.last_modified),

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from refindex.combine.options import ATTRS_POLICIES, CombineOptions
 from refindex.commands import SUMMARIES, exit_codes
 from refindex.commands.read_arguments import add_read_arguments, read_options_from
-from refindex.scan import ScanOptions, ScanResult, scan
+from refindex.scan import ScanOptions, ScanResult, scan, scan_dmrpp
 from refindex.sidecar import LAYOUTS, write_index
 from refindex.sidecar.native import DIRECTORY_ABOVE
 
@@ -70,6 +70,11 @@ def add_parser(commands) -> None:
                         help="combine the collection's members into one dataset (see "
                              "'refindex combine --help' for the options below)")
     add_combine_arguments(parser)
+    parser.add_argument("--dmrpp", action="store_true",
+                        help="SOURCE is a data file (HDF5 / NetCDF4) with an OPeNDAP DMR++ "
+                             "next to it (SOURCE.dmrpp): build the sidecar from the DMR++ "
+                             "alone, without parsing the data file (one source only; a DMR++ "
+                             "given as SOURCE is recognised without this)")
     parser.add_argument("--url", help="URL readers should use for the source (e.g. its public "
                         "URL when scanning a local copy before upload); one source only")
     parser.add_argument("--max-inline", type=int, default=ScanOptions.max_inline,
@@ -152,7 +157,11 @@ def run(args: argparse.Namespace) -> int:
                   TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
         files = progress.add_task(f"scanning {source}", total=1, detail="")
-        result = scan(source, options, read_options, progress=_ChunkCounter(progress, files))
+        counter = _ChunkCounter(progress, files)
+        if args.dmrpp:
+            result = scan_dmrpp(source, options, read_options, progress=counter)
+        else:
+            result = scan(source, options, read_options, progress=counter)
         path = output_path(source, args.output, False)
         written = write_index(result.index, path, args.format, args.layout)
         progress.advance(files)
@@ -176,6 +185,8 @@ def _is_collection_run(args: argparse.Namespace) -> bool:
 def _usage_problem(args: argparse.Namespace, collection: bool) -> str | None:
     if args.url and collection:
         return "--url names the URL of one source; scan one source at a time"
+    if args.dmrpp and collection:
+        return "--dmrpp scans one data file from its DMR++; scan one source at a time"
     if args.format == "kerchunk" and args.layout == "directory":
         return "kerchunk reference JSON is one file; --layout directory is for the native format"
     if collection and not args.output:

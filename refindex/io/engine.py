@@ -126,6 +126,32 @@ class ReadEngine:
             self.stats.add(scheme, failures=1)
             raise
 
+    async def read_with_identity(self, request: RangeRequest) -> tuple[bytes, ObjectInfo]:
+        """The bytes of one range and its object's size, ETag and last modification from the
+        same answer (a stat and a read of a local file): a read that needs no HEAD before it.
+        Neither cached nor merged with other reads."""
+        _check_range(request)
+        scheme = self._count_info(request.url)
+        try:
+            if scheme == "file":
+                info = await stat_local(request.url)
+                async with self._resources.get().limit:
+                    data = await read_local(request) if request.length else b""
+            else:
+                data, info = await self._http.get_with_identity(request, scheme)
+        except SourcePolicyError as error:  # from the resolver: name the source too
+            self.stats.add(scheme, failures=1)
+            raise SourcePolicyError(f"{request.url}: {error}") from None
+        except RefindexError:
+            self.stats.add(scheme, failures=1)
+            raise
+        self.stats.add(scheme, bytes_fetched=len(data))
+        return data, info
+
+    def read_with_identity_sync(self, request: RangeRequest) -> tuple[bytes, ObjectInfo]:
+        """``read_with_identity`` from synchronous code."""
+        return run_sync(self.read_with_identity(request))
+
     def _count_info(self, url: str) -> str:
         check_sources(self.options, (url,))
         scheme = scheme_of(url)

@@ -68,6 +68,20 @@ class HttpFetcher:
             lambda target, headers: self._get_once(request, target, headers),
         )
 
+    async def get_with_identity(self, request: RangeRequest,
+                                scheme: str) -> tuple[bytes, ObjectInfo]:
+        """``get``, and the object's size, ETag and Last-Modified as that answer states them:
+        a range GET that also does a HEAD's work."""
+        seen: list[ObjectInfo] = []
+        body = await self._with_retries(
+            request.url,
+            request.where,
+            scheme,
+            "GET",
+            lambda target, headers: self._get_once(request, target, headers, seen),
+        )
+        return body, seen[-1]
+
     async def head(self, url: str, scheme: str) -> ObjectInfo:
         """Size, ETag and Last-Modified of ``url``: one HEAD where it can be had.
 
@@ -142,7 +156,8 @@ class HttpFetcher:
             events=_Counted(self._stats, scheme))
 
     async def _get_once(
-        self, request: RangeRequest, target: URL, resolved_headers: Mapping[str, str]
+        self, request: RangeRequest, target: URL, resolved_headers: Mapping[str, str],
+        seen: list[ObjectInfo] | None = None,
     ) -> bytes:
         session = self._resources.get().session
         headers = {**resolved_headers, **conditional_headers(request)}
@@ -156,6 +171,8 @@ class HttpFetcher:
                 await check_status(response, request.url, request)
                 check_identity(response, request)
                 expected = expected_length(response, request)
+                if seen is not None:
+                    seen.append(_identity(response, request.url))
                 body = await _read_body(response, expected, self._options.stall_timeout)
         except TRANSIENT_ERRORS as error:
             raise RetryableError(describe_error(error)) from error
@@ -304,6 +321,16 @@ def _total_size(response: aiohttp.ClientResponse) -> int | None:
         match = _CONTENT_RANGE_TOTAL.match(response.headers.get("Content-Range", ""))
         return int(match.group(1)) if match else None
     return response.content_length
+
+
+def _identity(response: aiohttp.ClientResponse, url: str) -> ObjectInfo:
+    """The object an answer to a GET comes from: its size (Content-Range's total, or a
+    whole body's length), ETag and Last-Modified."""
+    size = _total_size(response)
+    if size is None:
+        raise FetchError(f"{url}: the server gave no size (no Content-Range or Content-Length)")
+    return ObjectInfo(url=url, size=size, etag=response.headers.get("ETag"),
+                      last_modified=response.headers.get("Last-Modified"))
 
 
 _CONTENT_RANGE_TOTAL = re.compile(r"bytes\s+\d+-\d+/(\d+)")

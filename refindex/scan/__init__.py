@@ -1,7 +1,7 @@
 """Scanning: read a container's metadata (locally or remotely) and build its Index.
 
-The container kind is chosen by content (magic bytes, MRC's ``MAP`` at byte 208), never by
-file name.
+The container kind is chosen by content (magic bytes, MRC's ``MAP`` at byte 208, a DMR++
+document's XML root), never by file name.
 """
 
 from __future__ import annotations
@@ -16,8 +16,17 @@ from pathlib import Path
 from refindex import __version__
 from refindex.errors import ContainerError
 from refindex.index import Index, Source
-from refindex.io import ObjectInfo, ReadEngine, ReadOptions, RemoteFile, open_container
+from refindex.io import (
+    ObjectInfo,
+    RangeRequest,
+    ReadEngine,
+    ReadOptions,
+    RemoteFile,
+    open_container,
+)
 from refindex.scan.coordinates import inline_coordinates
+from refindex.scan.dmrpp import SUFFIX as DMRPP_SUFFIX
+from refindex.scan.dmrpp import import_dmrpp, looks_like_dmrpp
 from refindex.scan.hdf5 import scan_hdf5
 from refindex.scan.mrc import looks_like_mrc, scan_mrc
 from refindex.scan.netcdf3 import scan_netcdf3
@@ -31,7 +40,7 @@ from refindex.scan.zarrstore import (
     zip_at_end,
 )
 
-__all__ = ["scan", "ScanOptions", "ScanResult", "container_kind"]
+__all__ = ["scan", "scan_dmrpp", "ScanOptions", "ScanResult", "container_kind"]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 NETCDF3_SIGNATURE = b"CDF"
@@ -130,12 +139,17 @@ def _scan(location: str | os.PathLike, options: ScanOptions, progress: Progress 
     with opened as fileobj:
         head = fileobj.read(max(_HDF5_SUPERBLOCK_OFFSETS) + len(HDF5_SIGNATURE))
         fileobj.seek(0)
-        kind = container_kind(head) or archive_kind(head)
+        kind = container_kind(head)
+        if kind is None and looks_like_dmrpp(head):
+            document = fileobj.read()
+            cost = (fileobj.requests + (known is None), fileobj.bytes_fetched) if remote else (0, 0)
+            return _import_dmrpp(document, url, index, engine, options, progress, started, cost)
+        kind = kind or archive_kind(head)
         if kind is None and zip_at_end(fileobj, info.size):
             kind = "zip"
         if kind is None:
-            raise ContainerError(f"{url}: not an HDF5 or NetCDF4 file, nor NetCDF3, MRC or a "
-                                 "Zarr archive (no signature of any)")
+            raise ContainerError(f"{url}: not an HDF5 or NetCDF4 file, nor NetCDF3, MRC, a "
+                                 "DMR++ document or a Zarr archive (no signature of any)")
         source = Source(options.url or url, info.size, info.etag, info.last_modified)
         container = Container(fileobj, url, source, index.add_source(source), remote)
         skipped = _scanner(kind)(container, index, engine, options.replace(file_size=info.size),
@@ -149,6 +163,43 @@ def _scan(location: str | os.PathLike, options: ScanOptions, progress: Progress 
             requests = engine.stats.total("fetches")
     return ScanResult(index, source.url, info.size, fetched, requests,
                       time.perf_counter() - started, skipped)
+
+
+def scan_dmrpp(data_url: str | os.PathLike, options: ScanOptions | None = None,
+               read_options: ReadOptions | None = None, progress: Progress | None = None,
+               index: Index | None = None, *, engine: ReadEngine | None = None) -> ScanResult:
+    """Scan the data file at ``data_url`` from its DMR++ (``data_url + ".dmrpp"``) alone: the
+    document is fetched (one GET, no HEAD), the data file gets one HEAD for its identity (and
+    one read of its small dimension coordinates, see ``ScanOptions.inline_coords``)."""
+    own = engine is None
+    engine = engine or ReadEngine(read_options or ReadOptions.from_env())
+    try:
+        url = normalize_location(data_url)
+        started = time.perf_counter()
+        document_url = url + DMRPP_SUFFIX
+        document = engine.read_sync([RangeRequest(document_url, 0, -1)])[0]
+        if not looks_like_dmrpp(document[:65536]):
+            raise ContainerError(f"{document_url}: not a DMR++ document (XML with a DAP4 "
+                                 "Dataset root in the dmrpp namespace)")
+        return _import_dmrpp(document, document_url, index, engine, options or ScanOptions(),
+                             progress, started, (1, len(document)), data_url=url)
+    finally:
+        if own:
+            engine.close_sync()
+
+
+def _import_dmrpp(document: bytes, url: str, index: Index | None, engine: ReadEngine,
+                  options: ScanOptions, progress: Progress | None, started: float,
+                  cost: tuple[int, int], data_url: str | None = None) -> ScanResult:
+    """The ScanResult of a DMR++ document read from ``url`` in ``cost`` (requests, bytes)."""
+    index = index if index is not None else Index()
+    index.generator = {"name": "refindex", "version": __version__, "scanned_at": _utc_now()}
+    result = import_dmrpp(document, url, index, engine, options, progress, data_url)
+    remote = "://" in result.source.url
+    requests = cost[0] + (result.requests if remote else 0)
+    fetched = cost[1] + (result.fetched if remote else 0)
+    return ScanResult(index, result.source.url, result.source.size or 0, fetched, requests,
+                      time.perf_counter() - started, result.skipped)
 
 
 def _scanner(kind: str) -> ContainerScanner:

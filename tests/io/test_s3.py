@@ -124,3 +124,23 @@ def test_missing_credentials_are_a_clear_error():
 
     with pytest.raises(FetchError, match=r"s3://b-1/k: cannot presign .*no AWS credentials"):
         S3Presigner(ReadOptions()).sign("GET", "s3://b-1/k")
+
+
+def test_a_read_with_identity_answers_as_a_head_does(engine, s3_object, payload):
+    data, info = engine.read_with_identity_sync(RangeRequest(s3_object, 100, 50))
+    assert data == payload[100:150]
+    head = engine.info_sync(s3_object)
+    assert (info.size, info.etag, info.last_modified) == (head.size, head.etag,
+                                                           head.last_modified)
+
+
+def test_a_read_with_identity_of_a_local_file(engine, tmp_path, payload):
+    path = tmp_path / "data.bin"
+    path.write_bytes(payload)
+    data, info = engine.read_with_identity_sync(RangeRequest(str(path), 10, 5))
+    assert data == payload[10:15] and info.size == len(payload)
+
+
+def test_a_read_with_identity_of_a_missing_key_is_not_found(engine, s3_bucket):
+    with pytest.raises(SourceNotFoundError):
+        engine.read_with_identity_sync(RangeRequest(f"s3://{s3_bucket}/absent.h5", 0, 10))
