@@ -49,9 +49,11 @@ class ServerState:
 STATE = web.AppKey("refindex_serve_state", ServerState)
 
 
-def build_app(config: ServeConfig, read_options: ReadOptions | None = None) -> web.Application:
+def build_app(config: ServeConfig, read_options: ReadOptions | None = None,
+              metrics: ServerMetrics | None = None) -> web.Application:
     """The application serving ``config``'s datasets; loads every sidecar now (raising its
-    RefindexError), so that a bad one stops the server before it listens."""
+    RefindexError), so that a bad one stops the server before it listens. ``metrics``: the
+    counters it keeps (a worker's row of a shared board; by default its own)."""
     transcoder = Transcoder(config.transcode_threads, config.transcode_cache_size)
     try:
         datasets = open_datasets(config, read_options, transcoder)
@@ -62,7 +64,7 @@ def build_app(config: ServeConfig, read_options: ReadOptions | None = None) -> w
         middlewares=[_observe, _limit_in_flight],
         handler_args={"max_line_size": config.max_line_size,
                       "max_field_size": config.max_field_size})
-    app[STATE] = ServerState(config, datasets, transcoder)
+    app[STATE] = ServerState(config, datasets, transcoder, metrics or ServerMetrics())
     app.router.add_route("*", "/{tail:.*}", _dispatch)
     app.on_cleanup.append(_close)
     return app
@@ -95,6 +97,7 @@ async def _observe(request: web.Request, handler) -> web.StreamResponse:
         response.headers[name] = value
     sent = (response.content_length or 0) if request.method != "HEAD" else 0
     state.metrics.observe(response.status, time.perf_counter() - started, sent)
+    _publish(state)
     return response
 
 
@@ -120,9 +123,12 @@ async def _limit_in_flight(request: web.Request, handler) -> web.StreamResponse:
 async def _dispatch(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     if request.method == "OPTIONS":
+        private_network = request.headers.get(
+            "Access-Control-Request-Private-Network", "").strip().lower() == "true"
         return web.Response(status=204, headers={
             "Allow": _ALLOWED, **preflight_headers(request.headers.get(hdrs.ORIGIN),
-                                                   state.config.cors_origins)})
+                                                   state.config.cors_origins,
+                                                   private_network)})
     if request.method not in ("GET", "HEAD"):
         return _error(405, f"{request.method} is not allowed: this server is read-only",
                       {"Allow": _ALLOWED})
@@ -180,6 +186,8 @@ async def _answer(request: web.Request, state: ServerState, dataset: ServedDatas
         headers["Vary"] = "Accept-Encoding"
     if none_match(request.headers.get(hdrs.IF_NONE_MATCH), etag):
         return web.Response(status=304, headers=headers)
+    if request.method == "HEAD" and document is None:
+        return _head(request, dataset.served_size(key), etag, headers)
     data = document if document is not None else await dataset.read(key)
     if data is None:
         return _error(404, f"{target.dataset}/{key}: no such key")
@@ -205,6 +213,32 @@ async def _answer(request: web.Request, state: ServerState, dataset: ServedDatas
     return web.Response(status=206, body=data[part.start:part.stop], headers=headers)
 
 
+def _head(request: web.Request, size: int | None, etag: str,
+          headers: dict[str, str]) -> web.Response:
+    """HEAD of a chunk, answered from the index: nothing is fetched or decoded. Its
+    Content-Length is the stored length, or a re-encoded chunk's when it is cached; where
+    that is unknown without re-encoding (a re-encoded chunk not cached, a re-tiled chunk of
+    an uneven array) there is none, as RFC 9110 (9.3.2, 8.6) allows a HEAD answer, and a
+    Range is then ignored (200)."""
+    headers = {**headers, "Accept-Ranges": "bytes"}
+    if size is None:
+        return web.Response(headers=headers)  # aiohttp sends no Content-Length for it
+    headers["Content-Length"] = str(size)
+    wanted = request.headers.get(hdrs.RANGE)
+    if_range = request.headers.get(hdrs.IF_RANGE)
+    if wanted is not None and if_range is not None and if_range.strip() != etag:
+        wanted = None
+    try:
+        part = byte_range(wanted, size)
+    except RangeNotSatisfiable as exc:
+        return _error(416, str(exc), {"Content-Range": f"bytes */{size}"})
+    if part is None:
+        return web.Response(headers=headers)
+    headers.update({"Content-Range": part.content_range,
+                    "Content-Length": str(part.stop - part.start)})
+    return web.Response(status=206, headers=headers)
+
+
 def _authorised(request: web.Request, config: ServeConfig,
                 dataset: DatasetConfig | None) -> bool:
     """Whether the request may read: no token is configured, or it sends the server's or
@@ -228,8 +262,14 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
                         content_type="text/plain")
 
 
-def _metrics_text(state: ServerState) -> str:
+def _publish(state: ServerState) -> None:
+    """Copy the engines' and the transcoding cache's counters into this worker's row."""
     engines = {id(d.store.engine): d.store.engine for d in state.datasets.values()}
     cache = state.transcoder.cache
-    return state.metrics.render((e.stats for e in engines.values()), cache.hits, cache.misses,
-                                cache.size)
+    state.metrics.publish((e.stats for e in engines.values()), cache.hits, cache.misses,
+                          cache.size)
+
+
+def _metrics_text(state: ServerState) -> str:
+    _publish(state)
+    return state.metrics.render()

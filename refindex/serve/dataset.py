@@ -58,6 +58,27 @@ class ServedDataset:
         parts = [part for ref in refs for part in self._ref_parts(ref)]
         return _etag(self._identity, key, served, *parts)
 
+    def served_size(self, key: str) -> int | None:
+        """Bytes of ``key``'s answer when they are known without fetching or decoding: a
+        stored chunk's length from the index, a re-encoded chunk's when it is cached; None
+        otherwise (a re-encoded chunk not cached, a re-tiled chunk of an uneven array), and
+        for keys that name nothing (``etag`` tells those)."""
+        document = self.documents.get(key)
+        if document is not None:
+            return len(document)
+        found = _find_chunk(self.index, key)
+        if found is None:
+            ref = self.index.extra.get(key)
+            return None if ref is None else _stored_length(ref)
+        node, coords = found
+        plan = self.plans.get(node.path)
+        if plan is not None and plan.transcode:
+            return self.transcoder.cache.size_of((self.name, key))
+        if node.irregular:
+            return None
+        refs = self._chunk_refs(node, coords)
+        return _stored_length(refs[0]) if len(refs) == 1 else None
+
     async def read(self, key: str) -> bytes | None:
         """The bytes served for ``key``, None when it names nothing (a metadata document the
         dataset does not serve, an absent chunk, a key outside the sidecar). Raises the
@@ -118,6 +139,10 @@ def open_datasets(config: ServeConfig, read_options: ReadOptions | None,
         datasets[dataset.name] = ServedDataset(dataset, store, transcoder)
     share_engine([d.store for d in datasets.values()])
     return datasets
+
+
+def _stored_length(ref: ChunkRef) -> int:
+    return len(ref.data or b"") if ref.source == INLINE else int(ref.length)
 
 
 def _find_chunk(index: Index, key: str) -> tuple[ArrayNode, tuple[int, ...]] | None:
