@@ -78,6 +78,10 @@ class ServeConfig:
     """``Cache-Control: max-age`` of data and metadata (a changed source is caught by ETags)."""
     workers: int = 1
     """Processes serving the port (``SO_REUSEPORT``), each with its own engine and caches."""
+    readahead: bool = False
+    """Whether the engine reads ahead of a client walking an array's chunks in grid order
+    (``ReadOptions.readahead_size``). Off: a viewer's burst comes in grid order, and each of
+    its requests would wait for megabytes it did not ask for (benchmarks/serve.py)."""
     header_timeout: float = 10.0
     """Seconds a request's line and headers may take to arrive, from their first byte; a
     slower client (slowloris) is disconnected. 0: no limit."""

@@ -129,7 +129,11 @@ def open_datasets(config: ServeConfig, read_options: ReadOptions | None,
                   transcoder: Transcoder) -> dict[str, ServedDataset]:
     """Every dataset of ``config``, its sidecar loaded (raises the sidecar's RefindexError
     naming it), all reading through as few engines as their options allow (one, unless
-    local and remote sidecars are served together: see ``refindex.store.sharing``)."""
+    local and remote sidecars are served together: see ``refindex.store.sharing``). The
+    engine reads no further ahead than asked unless ``config.readahead``."""
+    read_options = read_options or ReadOptions.from_env()
+    if not config.readahead:
+        read_options = read_options.replace(readahead_size=0)
     datasets, stores = {}, {}
     for dataset in config.datasets:
         # One sidecar served under two names (raw and re-encoded, say) is loaded once.
