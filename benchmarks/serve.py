@@ -215,12 +215,14 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 120.0) -> Non
     raise RuntimeError(f"{url}: no answer in {timeout} s")
 
 
-def start_refindex(sidecar: Path, proxy_url: str, env: dict, options: list[str]) -> tuple:
+def start_refindex(sidecar: Path, proxy_url: str, env: dict, options: list[str],
+                   readahead: bool) -> tuple:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", "from refindex.cli import main; main()", "serve", "-q",
          "--transcode", "off", "--port", str(port), "--endpoint-url", proxy_url,
-         *(f"-O{o}" for o in options), f"{NAME}={sidecar}"], env=env)
+         *(["--readahead"] if readahead else []), *(f"-O{o}" for o in options),
+         f"{NAME}={sidecar}"], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"{base}/healthz", process)
@@ -351,7 +353,7 @@ def run(args: argparse.Namespace) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         urls = direct_urls(server, proxy.url, grid)
         routes = {"refindex serve (packed)": lambda: start_refindex(
-            Path(packed.sidecar), proxy.url, env, args.option),
+            Path(packed.sidecar), proxy.url, env, args.option, args.readahead),
                   "direct S3 (objects)": lambda: (None, urls.__getitem__, None)}
         if args.skip_direct:
             del routes["direct S3 (objects)"]
@@ -412,6 +414,8 @@ def main() -> None:
     parser.add_argument("--skip-xpublish", action="store_true")
     parser.add_argument("-O", dest="option", action="append", default=[],
                         metavar="FIELD=VALUE", help="read option of refindex serve")
+    parser.add_argument("--readahead", action="store_true",
+                        help="refindex serve --readahead")
     parser.add_argument("--skip-direct", action="store_true")
     run(parser.parse_args())
 

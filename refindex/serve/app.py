@@ -187,6 +187,7 @@ async def _answer(request: web.Request, state: ServerState, dataset: ServedDatas
     if none_match(request.headers.get(hdrs.IF_NONE_MATCH), etag):
         return web.Response(status=304, headers=headers)
     if request.method == "HEAD" and document is None:
+        dataset.check_policy(key)  # GET's 403, without GET's read
         return _head(request, dataset.served_size(key), etag, headers)
     data = document if document is not None else await dataset.read(key)
     if data is None:

@@ -12,6 +12,7 @@ import ujson
 from refindex.assemble import pieces_of
 from refindex.index import ABSENT, INLINE, ArrayNode, ChunkRef, Index
 from refindex.io import ReadOptions
+from refindex.io.policy import check_sources
 from refindex.serve.config import DatasetConfig, ServeConfig
 from refindex.serve.documents import served_documents
 from refindex.serve.keys import V2_METADATA, V3_METADATA
@@ -78,6 +79,19 @@ class ServedDataset:
             return None
         refs = self._chunk_refs(node, coords)
         return _stored_length(refs[0]) if len(refs) == 1 else None
+
+    def check_policy(self, key: str) -> None:
+        """Raise SourcePolicyError, as a read of ``key`` would, when the engine's source
+        policy refuses a source of its chunk; nothing is read (for HEAD). A host name that
+        resolves to a refused address is found only by connecting: GET tells that."""
+        found = _find_chunk(self.index, key)
+        if found is None:
+            ref = self.index.extra.get(key)
+            refs = [] if ref is None else [ref]
+        else:
+            refs = self._chunk_refs(*found)
+        urls = {self.index.sources[ref.source].url for ref in refs if ref.source != INLINE}
+        check_sources(self.store.engine.options, urls)
 
     async def read(self, key: str) -> bytes | None:
         """The bytes served for ``key``, None when it names nothing (a metadata document the

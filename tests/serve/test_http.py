@@ -226,6 +226,7 @@ def test_a_source_the_policy_refuses_is_403_naming_no_source(files):
         answer = ask(running, "/standard/zstd/0.0")
         assert answer.status == 403
         assert str(files["standard"].source).encode() not in answer.body
+        assert ask(running, "/standard/zstd/0.1", "HEAD").status == 403
 
 
 def test_health_and_metrics(server):
