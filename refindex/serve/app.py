@@ -16,6 +16,7 @@ from refindex.errors import RefindexError, SourcePolicyError
 from refindex.io import ReadOptions
 from refindex.serve.conditional import (
     GZIP_MIN_SIZE,
+    ByteRange,
     RangeNotSatisfiable,
     accepts_gzip,
     byte_range,
@@ -44,6 +45,8 @@ class ServerState:
     transcoder: Transcoder
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     gzipped: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    engines: list | None = None
+    """The datasets' distinct engines (found on first use)."""
 
 
 STATE = web.AppKey("refindex_serve_state", ServerState)
@@ -97,7 +100,8 @@ async def _observe(request: web.Request, handler) -> web.StreamResponse:
         response.headers[name] = value
     sent = (response.content_length or 0) if request.method != "HEAD" else 0
     state.metrics.observe(response.status, time.perf_counter() - started, sent)
-    _publish(state)
+    if state.metrics.shared:
+        _publish(state)  # other workers' scrapes read this worker's row: keep it current
     return response
 
 
@@ -199,12 +203,8 @@ async def _answer(request: web.Request, state: ServerState, dataset: ServedDatas
         headers["Content-Encoding"] = "gzip"
         return web.Response(body=cached, headers=headers)
     headers["Accept-Ranges"] = "bytes"
-    wanted = request.headers.get(hdrs.RANGE)
-    if_range = request.headers.get(hdrs.IF_RANGE)
-    if wanted is not None and if_range is not None and if_range.strip() != etag:
-        wanted = None  # the client's copy is stale: it gets the whole body
     try:
-        part = byte_range(wanted, len(data))
+        part = _wanted_range(request, etag, len(data))
     except RangeNotSatisfiable as exc:
         return _error(416, f"{target.dataset}/{key}: {exc}",
                       {"Content-Range": f"bytes */{len(data)}"})
@@ -225,12 +225,8 @@ def _head(request: web.Request, size: int | None, etag: str,
     if size is None:
         return web.Response(headers=headers)  # aiohttp sends no Content-Length for it
     headers["Content-Length"] = str(size)
-    wanted = request.headers.get(hdrs.RANGE)
-    if_range = request.headers.get(hdrs.IF_RANGE)
-    if wanted is not None and if_range is not None and if_range.strip() != etag:
-        wanted = None
     try:
-        part = byte_range(wanted, size)
+        part = _wanted_range(request, etag, size)
     except RangeNotSatisfiable as exc:
         return _error(416, str(exc), {"Content-Range": f"bytes */{size}"})
     if part is None:
@@ -238,6 +234,16 @@ def _head(request: web.Request, size: int | None, etag: str,
     headers.update({"Content-Range": part.content_range,
                     "Content-Length": str(part.stop - part.start)})
     return web.Response(status=206, headers=headers)
+
+
+def _wanted_range(request: web.Request, etag: str, size: int) -> ByteRange | None:
+    """The byte range the request asks of a body of ``size`` bytes (None: all of it); raises
+    RangeNotSatisfiable."""
+    wanted = request.headers.get(hdrs.RANGE)
+    if_range = request.headers.get(hdrs.IF_RANGE)
+    if wanted is not None and if_range is not None and if_range.strip() != etag:
+        wanted = None  # the client's copy is stale: it gets the whole body
+    return byte_range(wanted, size)
 
 
 def _authorised(request: web.Request, config: ServeConfig,
@@ -265,9 +271,11 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 def _publish(state: ServerState) -> None:
     """Copy the engines' and the transcoding cache's counters into this worker's row."""
-    engines = {id(d.store.engine): d.store.engine for d in state.datasets.values()}
+    if state.engines is None:  # made lazily by the stores, in the event loop
+        state.engines = list({id(d.store.engine): d.store.engine
+                              for d in state.datasets.values()}.values())
     cache = state.transcoder.cache
-    state.metrics.publish((e.stats for e in engines.values()), cache.hits, cache.misses,
+    state.metrics.publish((e.stats for e in state.engines), cache.hits, cache.misses,
                           cache.size)
 
 

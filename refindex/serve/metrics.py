@@ -84,6 +84,11 @@ class ServerMetrics:
         self._row = self.board.rows[row]
         self._lock = threading.Lock()
 
+    @property
+    def shared(self) -> bool:
+        """Whether other workers read this board (and so this worker's row)."""
+        return len(self.board.rows) > 1
+
     in_flight = _row_number("in_flight")
     refused = _row_number("refused")
     header_timeouts = _row_number("header_timeouts")
