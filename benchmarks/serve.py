@@ -21,14 +21,19 @@ Routes, each started cold (new process, empty caches) for every repeat:
 - direct: viewers GET each chunk object from S3 through the proxy (presigned URLs made
   before the clock starts: as a browser reads a public bucket, one plain GET per chunk);
 - xpublish (with the xpublish-zarr plugin; Zarr v3 keys) over ``xr.open_zarr`` of the
-  objects (s3fs through the proxy), in a process of its own (uvicorn).
+  objects (s3fs through the proxy), in a process of its own (uvicorn);
+- with --tar-ranges, viewers reading each chunk's byte range of the tars from S3 directly
+  (one ranged GET a chunk, no merging): what the packed layout itself costs.
+
+``--readahead`` and ``-O FIELD=VALUE`` are passed to ``refindex serve``.
 
 Workload: --viewers viewers at once, each with a view of 2 × 4 × 4 chunks of level 0 that
 moves by one chunk along a random axis --steps times (seeded; the same walks for every
 route). At each position a viewer asks, at once, for the chunks of its view it has not
 seen yet (a burst), over at most --connections connections (6: a browser's limit per
 host), and moves on when all have come. Printed per route (medians over --repeat runs):
-chunks/s (all viewers together), p50 and p99 latency of a chunk request, upstream requests
+chunks/s (all viewers together), p50 and p99 latency of a chunk request (and p99 after each
+viewer's first burst, when every route is warm), upstream requests
 per chunk (requests that crossed the proxy / chunks served) and the serving process's CPU
 time per chunk. Served values are checked against the local store, chunk by chunk, for a
 sample of each route's chunks.
@@ -152,29 +157,36 @@ def walks(viewers: int, steps: int, grid: tuple[int, ...], seed: int) -> list[li
 class Outcome:
     seconds: float
     latencies: list[float] = field(default_factory=list)
+    warm: list[float] = field(default_factory=list)
+    """Latencies of the requests after each viewer's first burst."""
     chunks: int = 0
     bytes: int = 0
 
 
-async def run_viewers(url_of, plan: list[list[list]], connections: int) -> Outcome:
-    """Every viewer's walk at once; each chunk GET timed."""
+async def run_viewers(url_of, plan: list[list[list]], connections: int,
+                      with_headers: bool = False) -> Outcome:
+    """Every viewer's walk at once; each chunk GET timed. ``url_of(coords)`` is a chunk's
+    URL, or (URL, headers) ``with_headers``."""
     outcome = Outcome(0.0)
 
     async def viewer(bursts: list[list]) -> None:
         connector = aiohttp.TCPConnector(limit=connections)
         async with aiohttp.ClientSession(connector=connector) as session:
-            async def get(coords) -> None:
+            async def get(coords, first: bool) -> None:
                 started = time.perf_counter()
-                async with session.get(url_of(coords)) as response:
+                url, headers = url_of(coords) if with_headers else (url_of(coords), None)
+                async with session.get(url, headers=headers) as response:
                     body = await response.read()
-                    if response.status != 200:
-                        raise RuntimeError(f"{url_of(coords)}: {response.status} {body[:200]!r}")
+                    if response.status not in (200, 206):
+                        raise RuntimeError(f"{url}: {response.status} {body[:200]!r}")
                 outcome.latencies.append(time.perf_counter() - started)
+                if not first:
+                    outcome.warm.append(outcome.latencies[-1])
                 outcome.chunks += 1
                 outcome.bytes += len(body)
 
-            for burst in bursts:
-                await asyncio.gather(*(get(c) for c in burst))
+            for n, burst in enumerate(bursts):
+                await asyncio.gather(*(get(c, n == 0) for c in burst))
 
     started = time.perf_counter()
     await asyncio.gather(*(viewer(b) for b in plan))
@@ -273,6 +285,25 @@ def direct_urls(server, proxy_url: str, grid: tuple[int, ...]) -> dict:
         for z in range(grid[0]) for y in range(grid[1]) for x in range(grid[2])}
 
 
+def tar_ranges(server, proxy_url: str, index, grid: tuple[int, ...]) -> dict:
+    """Per chunk of level 0, a presigned URL of its tar part and the Range of its bytes."""
+    client = server.client(proxy_url)
+    node = index.arrays["0"]
+    urls, found = {}, {}
+    for z in range(grid[0]):
+        for y in range(grid[1]):
+            for x in range(grid[2]):
+                ref = node.chunks.get(node.chunks.flat_index((z, y, x)))
+                source = index.sources[ref.source].url
+                if source not in urls:
+                    bucket, key = source.removeprefix("s3://").split("/", 1)
+                    urls[source] = client.generate_presigned_url(
+                        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600)
+                found[(z, y, x)] = (urls[source], {
+                    "Range": f"bytes={ref.offset}-{ref.offset + ref.length - 1}"})
+    return found
+
+
 def check(base: str, reference: zarr.Array, chunks: list, zarr_format: int) -> None:
     """Chunks read by zarr from the served store equal the local store's."""
     served = zarr.open_group(base, mode="r", zarr_format=zarr_format)["0"]
@@ -311,18 +342,20 @@ def measure_route(name: str, start, plan, proxy, args, rows: dict[str, Row],
         before = sum(cpu.cpu_times()[:2]) if cpu else 0.0
         proxy.configure(delay=args.rtt / 1000, bandwidth=args.bandwidth * 1e6 / 8)
         proxy.counters.reset()
-        outcome = asyncio.run(run_viewers(url_of, plan, args.connections))
+        outcome = asyncio.run(run_viewers(url_of, plan, args.connections,
+                                          with_headers="ranges" in name))
         upstream, upstream_bytes = proxy.counters.requests, proxy.counters.bytes_down
         cpu_seconds = (sum(cpu.cpu_times()[:2]) - before) if cpu else math.nan
         if check_sample and base:
             check(base, reference, check_sample, 3 if "xpublish" in name else 2)
     finally:
         stop(process)
-    latencies = sorted(outcome.latencies)
+    latencies, warm = sorted(outcome.latencies), sorted(outcome.warm)
     rows.setdefault(name, Row(name)).runs.append({
         "chunks/s": outcome.chunks / outcome.seconds,
         "p50 ms": 1000 * latencies[len(latencies) // 2],
         "p99 ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "p99 ms after 1st burst": 1000 * warm[min(len(warm) - 1, int(0.99 * len(warm)))],
         "upstream/chunk": upstream / outcome.chunks,
         "CPU ms/chunk": 1000 * cpu_seconds / outcome.chunks,
         "upstream/served bytes": upstream_bytes / outcome.bytes,
@@ -355,6 +388,9 @@ def run(args: argparse.Namespace) -> None:
         routes = {"refindex serve (packed)": lambda: start_refindex(
             Path(packed.sidecar), proxy.url, env, args.option, args.readahead),
                   "direct S3 (objects)": lambda: (None, urls.__getitem__, None)}
+        if args.tar_ranges:
+            ranges = tar_ranges(server, proxy.url, packed.index, grid)
+            routes["direct S3 (tar ranges)"] = lambda: (None, ranges.__getitem__, None)
         if args.skip_direct:
             del routes["direct S3 (objects)"]
         if not args.skip_xpublish:
@@ -382,12 +418,12 @@ def _imports(path: str | None, *modules: str) -> bool:
 
 
 def _print(rows: dict[str, Row], args: argparse.Namespace) -> None:
-    keys = ("chunks/s", "p50 ms", "p99 ms", "upstream/chunk", "CPU ms/chunk",
-            "upstream/served bytes")
+    keys = ("chunks/s", "p50 ms", "p99 ms", "p99 ms after 1st burst", "upstream/chunk",
+            "CPU ms/chunk", "upstream/served bytes")
     print(f"\nmedians of {args.repeat} run(s):")
-    print(f"{'route':<26}" + "".join(f"{k:>22}" for k in keys))
+    print(f"{'route':<26}" + "".join(f"{k:>24}" for k in keys))
     for row in rows.values():
-        print(f"{row.name:<26}" + "".join(f"{row.median(k):>22.3f}" for k in keys))
+        print(f"{row.name:<26}" + "".join(f"{row.median(k):>24.3f}" for k in keys))
     serve, direct = rows.get("refindex serve (packed)"), rows.get("direct S3 (objects)")
     if serve and direct:
         print(f"\nrefindex serve / direct: throughput × "
@@ -417,6 +453,9 @@ def main() -> None:
     parser.add_argument("--readahead", action="store_true",
                         help="refindex serve --readahead")
     parser.add_argument("--skip-direct", action="store_true")
+    parser.add_argument("--tar-ranges", action="store_true",
+                        help="also viewers reading each chunk's range of the packed tars from "
+                             "S3 directly (one ranged GET a chunk): what the layout costs")
     run(parser.parse_args())
 
 
