@@ -29,6 +29,8 @@ class ServedDataset:
         self.config, self.store, self.transcoder = config, store, transcoder
         self.index: Index = store.index
         self.documents, self.plans = served_documents(self.index, config)
+        self._served = {path: ujson.dumps(plan.served, sort_keys=True)
+                        for path, plan in self.plans.items()}  # in every chunk's ETag
         self._identity = _digest([config.name, *_source_identities(self.index)])
         self._document_etags = {
             key: _etag(self._identity, key, hashlib.blake2b(data, digest_size=16).hexdigest())
@@ -55,9 +57,8 @@ class ServedDataset:
         refs = self._chunk_refs(node, coords)
         if not refs:
             return None
-        served = ujson.dumps(self.plans[node.path].served, sort_keys=True)
         parts = [part for ref in refs for part in self._ref_parts(ref)]
-        return _etag(self._identity, key, served, *parts)
+        return _etag(self._identity, key, self._served[node.path], *parts)
 
     def served_size(self, key: str) -> int | None:
         """Bytes of ``key``'s answer when they are known without fetching or decoding: a
