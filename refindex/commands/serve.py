@@ -44,6 +44,12 @@ def add_parser(commands) -> None:
                         help="origin browsers may read from (repeatable; default any)")
     parser.add_argument("--max-in-flight", type=int, metavar="N",
                         help="requests answered at once; more get 503 (default 256)")
+    parser.add_argument("--readahead", action="store_true", default=None,
+                        help="let the engine read ahead of clients walking an array in grid "
+                             "order (ReadOptions.readahead_size; off by default)")
+    parser.add_argument("--header-timeout", type=float, metavar="SECONDS",
+                        help="seconds a request's headers may take to arrive; slower clients "
+                             "are disconnected (default 10; 0: no limit)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="processes serving the port, each with its own engine and caches "
                              "(default 1)")
@@ -69,6 +75,7 @@ def config_from(args: argparse.Namespace):
     datasets = [_dataset(text, args.transcode, formats) for text in args.sidecar]
     options = {"host": args.host, "port": args.port, "token": args.token,
                "max_in_flight": args.max_in_flight, "workers": args.workers,
+               "header_timeout": args.header_timeout, "readahead": args.readahead,
                "cors_origins": tuple(args.cors_origin) if args.cors_origin else None}
     options = {k: v for k, v in options.items() if v is not None}
     if args.config:

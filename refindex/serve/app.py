@@ -16,6 +16,7 @@ from refindex.errors import RefindexError, SourcePolicyError
 from refindex.io import ReadOptions
 from refindex.serve.conditional import (
     GZIP_MIN_SIZE,
+    ByteRange,
     RangeNotSatisfiable,
     accepts_gzip,
     byte_range,
@@ -44,14 +45,18 @@ class ServerState:
     transcoder: Transcoder
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     gzipped: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    engines: list | None = None
+    """The datasets' distinct engines (found on first use)."""
 
 
 STATE = web.AppKey("refindex_serve_state", ServerState)
 
 
-def build_app(config: ServeConfig, read_options: ReadOptions | None = None) -> web.Application:
+def build_app(config: ServeConfig, read_options: ReadOptions | None = None,
+              metrics: ServerMetrics | None = None) -> web.Application:
     """The application serving ``config``'s datasets; loads every sidecar now (raising its
-    RefindexError), so that a bad one stops the server before it listens."""
+    RefindexError), so that a bad one stops the server before it listens. ``metrics``: the
+    counters it keeps (a worker's row of a shared board; by default its own)."""
     transcoder = Transcoder(config.transcode_threads, config.transcode_cache_size)
     try:
         datasets = open_datasets(config, read_options, transcoder)
@@ -62,7 +67,7 @@ def build_app(config: ServeConfig, read_options: ReadOptions | None = None) -> w
         middlewares=[_observe, _limit_in_flight],
         handler_args={"max_line_size": config.max_line_size,
                       "max_field_size": config.max_field_size})
-    app[STATE] = ServerState(config, datasets, transcoder)
+    app[STATE] = ServerState(config, datasets, transcoder, metrics or ServerMetrics())
     app.router.add_route("*", "/{tail:.*}", _dispatch)
     app.on_cleanup.append(_close)
     return app
@@ -95,6 +100,8 @@ async def _observe(request: web.Request, handler) -> web.StreamResponse:
         response.headers[name] = value
     sent = (response.content_length or 0) if request.method != "HEAD" else 0
     state.metrics.observe(response.status, time.perf_counter() - started, sent)
+    if state.metrics.shared:
+        _publish(state)  # other workers' scrapes read this worker's row: keep it current
     return response
 
 
@@ -120,9 +127,12 @@ async def _limit_in_flight(request: web.Request, handler) -> web.StreamResponse:
 async def _dispatch(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     if request.method == "OPTIONS":
+        private_network = request.headers.get(
+            "Access-Control-Request-Private-Network", "").strip().lower() == "true"
         return web.Response(status=204, headers={
             "Allow": _ALLOWED, **preflight_headers(request.headers.get(hdrs.ORIGIN),
-                                                   state.config.cors_origins)})
+                                                   state.config.cors_origins,
+                                                   private_network)})
     if request.method not in ("GET", "HEAD"):
         return _error(405, f"{request.method} is not allowed: this server is read-only",
                       {"Allow": _ALLOWED})
@@ -180,6 +190,9 @@ async def _answer(request: web.Request, state: ServerState, dataset: ServedDatas
         headers["Vary"] = "Accept-Encoding"
     if none_match(request.headers.get(hdrs.IF_NONE_MATCH), etag):
         return web.Response(status=304, headers=headers)
+    if request.method == "HEAD" and document is None:
+        dataset.check_policy(key)  # GET's 403, without GET's read
+        return _head(request, dataset.served_size(key), etag, headers)
     data = document if document is not None else await dataset.read(key)
     if data is None:
         return _error(404, f"{target.dataset}/{key}: no such key")
@@ -190,12 +203,8 @@ async def _answer(request: web.Request, state: ServerState, dataset: ServedDatas
         headers["Content-Encoding"] = "gzip"
         return web.Response(body=cached, headers=headers)
     headers["Accept-Ranges"] = "bytes"
-    wanted = request.headers.get(hdrs.RANGE)
-    if_range = request.headers.get(hdrs.IF_RANGE)
-    if wanted is not None and if_range is not None and if_range.strip() != etag:
-        wanted = None  # the client's copy is stale: it gets the whole body
     try:
-        part = byte_range(wanted, len(data))
+        part = _wanted_range(request, etag, len(data))
     except RangeNotSatisfiable as exc:
         return _error(416, f"{target.dataset}/{key}: {exc}",
                       {"Content-Range": f"bytes */{len(data)}"})
@@ -203,6 +212,38 @@ async def _answer(request: web.Request, state: ServerState, dataset: ServedDatas
         return web.Response(body=data, headers=headers)
     headers["Content-Range"] = part.content_range
     return web.Response(status=206, body=data[part.start:part.stop], headers=headers)
+
+
+def _head(request: web.Request, size: int | None, etag: str,
+          headers: dict[str, str]) -> web.Response:
+    """HEAD of a chunk, answered from the index: nothing is fetched or decoded. Its
+    Content-Length is the stored length, or a re-encoded chunk's when it is cached; where
+    that is unknown without re-encoding (a re-encoded chunk not cached, a re-tiled chunk of
+    an uneven array) there is none, as RFC 9110 (9.3.2, 8.6) allows a HEAD answer, and a
+    Range is then ignored (200)."""
+    headers = {**headers, "Accept-Ranges": "bytes"}
+    if size is None:
+        return web.Response(headers=headers)  # aiohttp sends no Content-Length for it
+    headers["Content-Length"] = str(size)
+    try:
+        part = _wanted_range(request, etag, size)
+    except RangeNotSatisfiable as exc:
+        return _error(416, str(exc), {"Content-Range": f"bytes */{size}"})
+    if part is None:
+        return web.Response(headers=headers)
+    headers.update({"Content-Range": part.content_range,
+                    "Content-Length": str(part.stop - part.start)})
+    return web.Response(status=206, headers=headers)
+
+
+def _wanted_range(request: web.Request, etag: str, size: int) -> ByteRange | None:
+    """The byte range the request asks of a body of ``size`` bytes (None: all of it); raises
+    RangeNotSatisfiable."""
+    wanted = request.headers.get(hdrs.RANGE)
+    if_range = request.headers.get(hdrs.IF_RANGE)
+    if wanted is not None and if_range is not None and if_range.strip() != etag:
+        wanted = None  # the client's copy is stale: it gets the whole body
+    return byte_range(wanted, size)
 
 
 def _authorised(request: web.Request, config: ServeConfig,
@@ -228,8 +269,16 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
                         content_type="text/plain")
 
 
-def _metrics_text(state: ServerState) -> str:
-    engines = {id(d.store.engine): d.store.engine for d in state.datasets.values()}
+def _publish(state: ServerState) -> None:
+    """Copy the engines' and the transcoding cache's counters into this worker's row."""
+    if state.engines is None:  # made lazily by the stores, in the event loop
+        state.engines = list({id(d.store.engine): d.store.engine
+                              for d in state.datasets.values()}.values())
     cache = state.transcoder.cache
-    return state.metrics.render((e.stats for e in engines.values()), cache.hits, cache.misses,
-                                cache.size)
+    state.metrics.publish((e.stats for e in state.engines), cache.hits, cache.misses,
+                          cache.size)
+
+
+def _metrics_text(state: ServerState) -> str:
+    _publish(state)
+    return state.metrics.render()

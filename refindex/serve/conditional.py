@@ -100,13 +100,20 @@ def cors_headers(origin: str | None, allowed: tuple[str, ...]) -> dict[str, str]
     return {}
 
 
-def preflight_headers(origin: str | None, allowed: tuple[str, ...]) -> dict[str, str]:
-    """The answer to a CORS preflight (``OPTIONS``) from ``origin``."""
+def preflight_headers(origin: str | None, allowed: tuple[str, ...],
+                      private_network: bool = False) -> dict[str, str]:
+    """The answer to a CORS preflight (``OPTIONS``) from ``origin``. ``private_network``:
+    the browser asks whether a public page may reach this server on a private or loopback
+    address (``Access-Control-Request-Private-Network: true``, Chromium's Private Network
+    Access: a viewer on a public site reading ``refindex serve`` on 127.0.0.1); an allowed
+    origin is told yes."""
     headers = cors_headers(origin, allowed)
     if headers:
         headers.update({"Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
                         "Access-Control-Allow-Headers": "Range, If-None-Match, Authorization",
                         "Access-Control-Max-Age": "86400"})
+        if private_network:
+            headers["Access-Control-Allow-Private-Network"] = "true"
     return headers
 
 

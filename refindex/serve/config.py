@@ -78,6 +78,13 @@ class ServeConfig:
     """``Cache-Control: max-age`` of data and metadata (a changed source is caught by ETags)."""
     workers: int = 1
     """Processes serving the port (``SO_REUSEPORT``), each with its own engine and caches."""
+    readahead: bool = False
+    """Whether the engine reads ahead of a client walking an array's chunks in grid order
+    (``ReadOptions.readahead_size``). Off: a viewer's burst comes in grid order, and each of
+    its requests would wait for megabytes it did not ask for (benchmarks/serve.py)."""
+    header_timeout: float = 10.0
+    """Seconds a request's line and headers may take to arrive, from their first byte; a
+    slower client (slowloris) is disconnected. 0: no limit."""
     max_line_size: int = 8190
     max_field_size: int = 8190
     """Longest request line and header (bytes); longer ones are answered 400/431."""
@@ -93,6 +100,9 @@ class ServeConfig:
         if min(self.max_in_flight, self.transcode_threads, self.workers) < 1:
             raise ServeConfigError("max_in_flight, transcode_threads and workers must be at "
                                    "least 1")
+        if not self.header_timeout >= 0:
+            raise ServeConfigError(f"header_timeout {self.header_timeout!r} must be a number "
+                                   "of seconds, 0 or more")
 
     def dataset(self, name: str) -> DatasetConfig | None:
         return next((d for d in self.datasets if d.name == name), None)

@@ -12,6 +12,7 @@ import ujson
 from refindex.assemble import pieces_of
 from refindex.index import ABSENT, INLINE, ArrayNode, ChunkRef, Index
 from refindex.io import ReadOptions
+from refindex.io.policy import check_sources
 from refindex.serve.config import DatasetConfig, ServeConfig
 from refindex.serve.documents import served_documents
 from refindex.serve.keys import V2_METADATA, V3_METADATA
@@ -28,6 +29,8 @@ class ServedDataset:
         self.config, self.store, self.transcoder = config, store, transcoder
         self.index: Index = store.index
         self.documents, self.plans = served_documents(self.index, config)
+        self._served = {path: ujson.dumps(plan.served, sort_keys=True)
+                        for path, plan in self.plans.items()}  # in every chunk's ETag
         self._identity = _digest([config.name, *_source_identities(self.index)])
         self._document_etags = {
             key: _etag(self._identity, key, hashlib.blake2b(data, digest_size=16).hexdigest())
@@ -54,9 +57,42 @@ class ServedDataset:
         refs = self._chunk_refs(node, coords)
         if not refs:
             return None
-        served = ujson.dumps(self.plans[node.path].served, sort_keys=True)
         parts = [part for ref in refs for part in self._ref_parts(ref)]
-        return _etag(self._identity, key, served, *parts)
+        return _etag(self._identity, key, self._served[node.path], *parts)
+
+    def served_size(self, key: str) -> int | None:
+        """Bytes of ``key``'s answer when they are known without fetching or decoding: a
+        stored chunk's length from the index, a re-encoded chunk's when it is cached; None
+        otherwise (a re-encoded chunk not cached, a re-tiled chunk of an uneven array), and
+        for keys that name nothing (``etag`` tells those)."""
+        document = self.documents.get(key)
+        if document is not None:
+            return len(document)
+        found = _find_chunk(self.index, key)
+        if found is None:
+            ref = self.index.extra.get(key)
+            return None if ref is None else _stored_length(ref)
+        node, coords = found
+        plan = self.plans.get(node.path)
+        if plan is not None and plan.transcode:
+            return self.transcoder.cache.size_of((self.name, key))
+        if node.irregular:
+            return None
+        refs = self._chunk_refs(node, coords)
+        return _stored_length(refs[0]) if len(refs) == 1 else None
+
+    def check_policy(self, key: str) -> None:
+        """Raise SourcePolicyError, as a read of ``key`` would, when the engine's source
+        policy refuses a source of its chunk; nothing is read (for HEAD). A host name that
+        resolves to a refused address is found only by connecting: GET tells that."""
+        found = _find_chunk(self.index, key)
+        if found is None:
+            ref = self.index.extra.get(key)
+            refs = [] if ref is None else [ref]
+        else:
+            refs = self._chunk_refs(*found)
+        urls = {self.index.sources[ref.source].url for ref in refs if ref.source != INLINE}
+        check_sources(self.store.engine.options, urls)
 
     async def read(self, key: str) -> bytes | None:
         """The bytes served for ``key``, None when it names nothing (a metadata document the
@@ -108,7 +144,11 @@ def open_datasets(config: ServeConfig, read_options: ReadOptions | None,
                   transcoder: Transcoder) -> dict[str, ServedDataset]:
     """Every dataset of ``config``, its sidecar loaded (raises the sidecar's RefindexError
     naming it), all reading through as few engines as their options allow (one, unless
-    local and remote sidecars are served together: see ``refindex.store.sharing``)."""
+    local and remote sidecars are served together: see ``refindex.store.sharing``). The
+    engine reads no further ahead than asked unless ``config.readahead``."""
+    read_options = read_options or ReadOptions.from_env()
+    if not config.readahead:
+        read_options = read_options.replace(readahead_size=0)
     datasets, stores = {}, {}
     for dataset in config.datasets:
         # One sidecar served under two names (raw and re-encoded, say) is loaded once.
@@ -118,6 +158,10 @@ def open_datasets(config: ServeConfig, read_options: ReadOptions | None,
         datasets[dataset.name] = ServedDataset(dataset, store, transcoder)
     share_engine([d.store for d in datasets.values()])
     return datasets
+
+
+def _stored_length(ref: ChunkRef) -> int:
+    return len(ref.data or b"") if ref.source == INLINE else int(ref.length)
 
 
 def _find_chunk(index: Index, key: str) -> tuple[ArrayNode, tuple[int, ...]] | None:

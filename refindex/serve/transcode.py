@@ -155,6 +155,12 @@ class EncodedChunks:
             self.hits += 1
             return data
 
+    def size_of(self, key: Hashable) -> int | None:
+        """Bytes of ``key``'s chunk when it is held (neither a hit nor a miss)."""
+        with self._lock:
+            data = self._chunks.get(key)
+            return None if data is None else len(data)
+
     def put(self, key: Hashable, data: bytes) -> None:
         if len(data) > self.max_bytes:
             return

@@ -1,8 +1,9 @@
 """Several worker processes serving one port (``--workers N``): each binds it with
 ``SO_REUSEPORT`` and the kernel spreads connections among them, so decoding and Python work
-use several cores. Each worker loads the sidecars and has its own engine, caches and
-counters (``/metrics`` answers for the worker that took the connection); the parent only
-starts them, passes SIGINT/SIGTERM on, and waits."""
+use several cores. Each worker loads the sidecars and has its own engine and
+caches; their counters are rows of one shared board (``refindex.serve.metrics``), so
+``/metrics`` answers for all of them whichever takes the connection. The parent only starts
+them, passes SIGINT/SIGTERM on, and waits."""
 
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ import multiprocessing.connection
 import os
 import signal
 
-from aiohttp import web
-
 from refindex.errors import RefindexError
 from refindex.io import ReadOptions
 from refindex.serve.app import STATE, build_app
 from refindex.serve.config import ServeConfig
+from refindex.serve.metrics import MetricsBoard, ServerMetrics
 
 LOG_FORMAT = "%(asctime)s %(name)s %(message)s"
 
@@ -27,15 +27,16 @@ class WorkerError(RefindexError):
 
 
 def serve_with_workers(config: ServeConfig, read_options: ReadOptions | None,
-                       announce, run_options: dict) -> None:
+                       announce) -> None:
     """Serve ``config`` from ``config.workers`` processes until SIGINT or SIGTERM; raises
     WorkerError when a worker ends on its own (the others are then stopped too)."""
     # Load every sidecar here first: a bad one stops the command before any worker starts.
     build_app(config, read_options)[STATE].transcoder.close()
     context = multiprocessing.get_context("spawn")  # no event loop or threads inherited
     level = logging.getLogger().getEffectiveLevel()
+    board = MetricsBoard.shared(context, config.workers)  # one /metrics for all of them
     workers = [context.Process(target=_worker, name=f"refindex-serve-{n}",
-                               args=(config, read_options, level, run_options))
+                               args=(config, read_options, level, board, n))
                for n in range(config.workers)]
     for worker in workers:
         worker.start()
@@ -68,7 +69,9 @@ def serve_with_workers(config: ServeConfig, read_options: ReadOptions | None,
 
 
 def _worker(config: ServeConfig, read_options: ReadOptions | None, level: int,
-            run_options: dict) -> None:
+            board: MetricsBoard, row: int) -> None:
+    from refindex.serve.runner import run_until_signal
+
     logging.basicConfig(level=level, format=LOG_FORMAT)
-    web.run_app(build_app(config, read_options), host=config.host, port=config.port,
-                reuse_port=True, print=None, **run_options)
+    app = build_app(config, read_options, ServerMetrics(board, row))
+    run_until_signal(app, reuse_port=True)

@@ -163,6 +163,22 @@ def test_answers_carry_cors_headers_and_preflights_are_answered(server):
     assert "Range" in preflight.headers["Access-Control-Allow-Headers"]
 
 
+def test_a_public_page_may_reach_the_server_on_loopback_when_its_origin_is_allowed(files):
+    asks = {"Access_Control_Request_Method": "GET",
+            "Access_Control_Request_Private_Network": "true"}
+    with serving(dataset("standard", files["standard"]),
+                 cors_origins=("https://ok.example",)) as running:
+        allowed = ask(running, "/standard/zstd/0.0", "OPTIONS", Origin="https://ok.example",
+                      **asks)
+        assert allowed.headers["Access-Control-Allow-Private-Network"] == "true"
+        other = ask(running, "/standard/zstd/0.0", "OPTIONS", Origin="https://evil.example",
+                    **asks)
+        assert "Access-Control-Allow-Private-Network" not in other.headers
+        plain = ask(running, "/standard/zstd/0.0", "OPTIONS", Origin="https://ok.example",
+                    Access_Control_Request_Method="GET")
+        assert "Access-Control-Allow-Private-Network" not in plain.headers
+
+
 def test_only_configured_origins_are_allowed(files):
     with serving(dataset("standard", files["standard"]),
                  cors_origins=("https://ok.example",)) as running:
@@ -210,6 +226,7 @@ def test_a_source_the_policy_refuses_is_403_naming_no_source(files):
         answer = ask(running, "/standard/zstd/0.0")
         assert answer.status == 403
         assert str(files["standard"].source).encode() not in answer.body
+        assert ask(running, "/standard/zstd/0.1", "HEAD").status == 403
 
 
 def test_health_and_metrics(server):
