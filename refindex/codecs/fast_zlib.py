@@ -43,6 +43,7 @@ def _libdeflate():
 
 
 _LIBDEFLATE = None  # (decode, error) once looked up; False when not there
+LIBDEFLATE_MIN_BYTES = 64 * 1024
 
 
 def inflate_into(data, out: np.ndarray) -> np.ndarray:
@@ -52,7 +53,9 @@ def inflate_into(data, out: np.ndarray) -> np.ndarray:
     global _LIBDEFLATE
     if _LIBDEFLATE is None:
         _LIBDEFLATE = _libdeflate() or False
-    if _LIBDEFLATE:
+    # Small chunks: libdeflate's per-call setup costs more than it saves (4 KB: 13.6 us
+    # against zlib-ng's 11.4), and small buffers come from the heap without page faults.
+    if _LIBDEFLATE and out.nbytes >= LIBDEFLATE_MIN_BYTES:
         decode, error = _LIBDEFLATE
         try:
             return decode(data, out=out)

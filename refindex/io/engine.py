@@ -31,6 +31,11 @@ from refindex.io.urls import scheme_of
 # No object is larger (S3's limit is 5 TiB): a longer range is a corrupt sidecar, and planning
 # it (split into parts of ``split_size``) would take memory without bound.
 MAX_RANGE = 2**44
+# Local files: neighbours closer than LOCAL_MAX_GAP merge into reads of at most
+# LOCAL_MAX_READ bytes (small chunks: one thread hop for many; reads of this size come from
+# the heap, not fresh mappings). Local 343 MB gzip volume: ~0.6 s less system time.
+LOCAL_MAX_GAP = 16 * 1024
+LOCAL_MAX_READ = 128 * 1024
 
 OnReady = Callable[[int, "bytes | RefindexError"], None]
 """``on_ready(index, result)``: request ``index``'s bytes, or the error that ended it."""
@@ -256,14 +261,21 @@ class ReadEngine:
         requests that needed it; unless ``keep_going``, it is raised and the rest cancelled."""
         options = self.options
         total = sum(request.length for request in requests if request.length > 0)
-        plan = plan_reads(
-            requests,
-            max_gap=options.max_gap,
-            max_request=request_size(total, options.max_per_host,
-                                     min_request=options.min_request,
-                                     max_request=options.max_request),
-            split_size=options.split_size,
-        )
+        if all(scheme_of(request.url) == "file" for request in requests):
+            # A local read costs a syscall, not a round trip: only small neighbours merge
+            # (one thread hop for many), and a large range is read alone into a buffer of
+            # its own size — no merged megabytes to allocate, fault in and copy out of.
+            plan = plan_reads(requests, max_gap=LOCAL_MAX_GAP, max_request=LOCAL_MAX_READ,
+                              split_size=max(total, 1))
+        else:
+            plan = plan_reads(
+                requests,
+                max_gap=options.max_gap,
+                max_request=request_size(total, options.max_per_host,
+                                         min_request=options.min_request,
+                                         max_request=options.max_request),
+                split_size=options.split_size,
+            )
         self._count_plan(plan)
         fetched: dict[int, bytes] = {}
         missing_reads = [len({piece[0] for piece in pieces}) for pieces in plan.pieces]
