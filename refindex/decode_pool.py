@@ -21,8 +21,9 @@ Item = TypeVar("Item")
 # calling thread: a 4 KB chunk decodes in some 25 µs, mostly Python that holds the GIL.
 PARALLEL_BYTES = 512 * 1024
 PARALLEL_CHUNK_BYTES = 64 * 1024
-# Each worker gets a few batches, so that a slow chunk does not leave the others idle.
-_BATCHES_PER_WORKER = 4
+# Each worker gets many small batches, so that the last batches of a run end together and
+# no core idles while another finishes (local 343 MB volume: 0.71 s with 16, 0.80 s with 4).
+_BATCHES_PER_WORKER = 16
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
