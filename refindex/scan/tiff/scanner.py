@@ -1,0 +1,212 @@
+"""Build the Index of a TIFF file with tifffile: one array per level of each series (a
+single series at the root, several as groups ``0``, ``1``, ... as bioformats2raw lays them
+out), the pages' strips or tiles as chunks (``layout.py``), their compression and predictor
+as codecs (``compression.py``). Only the header and the IFDs are read.
+
+What cannot be read exactly (bit-packed samples, bit-reversed bytes, subsampled YCbCr,
+compressions no registered codec decodes) is left out by name; a corrupt structure (no
+header, an IFD loop, an IFD or segment past the end of the file) is a ContainerError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+import numpy as np
+
+from refindex.errors import ContainerError, RefindexError, UnsupportedFeatureError
+from refindex.index import ArrayNode, Index, Source
+from refindex.io import ReadEngine
+from refindex.scan.json_values import fill_to_json
+from refindex.scan.left_out import leave_out
+from refindex.scan.options import ScanOptions
+from refindex.scan.protocol import Container, Progress
+from refindex.scan.tiff.attrs import file_attrs, level_dims, multiscales, physical_sizes
+from refindex.scan.tiff.compression import Refused, page_codecs
+from refindex.scan.tiff.layout import level_layout
+
+TIFF_MAGICS = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
+"""Classic TIFF and BigTIFF (version 43), little- and big-endian."""
+
+# tifffile logs what it skips in a damaged file instead of raising: these say the structure
+# itself is broken, and an index of what was left would silently miss pages.
+_BROKEN = ("invalid page offset", "circular", "truncated", "corrupted", "invalid tag",
+           "invalid IFD", "IFD", "out of bounds")
+_HINT = "convert it (e.g. with tifffile) to a layout and compression refindex references"
+
+
+def looks_like_tiff(head: bytes) -> bool:
+    """Whether a file's first bytes are a TIFF or BigTIFF header (``II*\\0``, ``MM\\0*``,
+    ``II+\\0``, ``MM\\0+``)."""
+    return head[:4] in TIFF_MAGICS
+
+
+def scan_tiff(container: Container, index: Index, engine: ReadEngine, options: ScanOptions,
+              progress: Progress | None = None) -> list[str]:
+    """Add the TIFF file in ``container`` (``options.file_size`` bytes) to ``index`` (see
+    ``ContainerScanner``); returns notes on what tifffile reported and was not an error."""
+    if options.file_size is None:
+        raise ValueError("scan_tiff needs options.file_size")
+    tifffile = _tifffile()
+    name = container.url
+    with _logged(name) as notes:
+        try:
+            tif = tifffile.TiffFile(container.fileobj, _multifile=not container.remote)
+        except (tifffile.TiffFileError, ValueError, OSError, EOFError, IndexError) as exc:
+            raise ContainerError(f"{name}: not a readable TIFF file: {exc}") from None
+        with tif:
+            _scan_file(tif, container, index, engine, options, progress, notes)
+    return notes
+
+
+def _scan_file(tif, container: Container, index: Index, engine: ReadEngine,
+               options: ScanOptions, progress: Progress | None, notes: list[str]) -> None:
+    name = container.url
+    try:
+        all_series = list(tif.series)
+        ome = _ome_dict(tif)
+    except RefindexError:
+        raise
+    except Exception as exc:  # tifffile raises what its parsing meets  # noqa: BLE001
+        raise ContainerError(f"{name}: TIFF structure unreadable: {exc}") from None
+    _raise_if_broken(notes, name)
+    index.groups[""] = file_attrs(tif)
+    if len(all_series) > 1:
+        index.groups[""]["bioformats2raw.layout"] = 3
+    sources = _Sources(tif, container, index, engine, options)
+    for number, series in enumerate(all_series):
+        group = "" if len(all_series) == 1 else str(number)
+        if group:
+            index.groups[group] = {}
+        done = []
+        base = tuple(int(n) for n in series.levels[0].shape)
+        for level_number, level in enumerate(series.levels):
+            path = f"{group}/{level_number}" if group else str(level_number)
+            try:
+                node = _array(tif, level, path, base, level_number, sources, name)
+            except Refused as refused:
+                leave_out(index, path, UnsupportedFeatureError(name, path, str(refused), _HINT),
+                          options)
+                continue
+            index.arrays[path] = node
+            done.append((str(level_number), tuple(node.zarray["shape"])))
+            if progress:
+                progress(path, len(node.chunks))
+        if done:
+            index.groups[group]["multiscales"] = multiscales(
+                series.name or f"series {number}", series.levels[0].axes,
+                physical_sizes(ome, number), done)
+
+
+def _array(tif, level, path: str, base: tuple[int, ...], number: int, sources: _Sources,
+           name: str) -> ArrayNode:
+    keyframe = level.keyframe
+    codecs = page_codecs(keyframe, tif.byteorder)
+    _check_pages(level, keyframe)
+    raw = codecs.dtype.itemsize if codecs.compressor is None and not codecs.filters else None
+    layout = level_layout(level, keyframe, sources.of, raw, name)
+    fill = keyframe.nodata if keyframe.nodata is not None else 0
+    zarray = {
+        "zarr_format": 2,
+        "shape": list(layout.shape),
+        "chunks": list(layout.chunks),
+        "dtype": codecs.dtype.str,
+        "compressor": codecs.compressor,
+        "filters": codecs.filters,
+        "fill_value": fill_to_json(np.array(fill).astype(codecs.dtype)),
+        "order": "C",
+        "dimension_separator": ".",
+    }
+    dims = level_dims(level.axes, layout.shape, base, number)
+    attrs = {"_ARRAY_DIMENSIONS": dims, "tiff_axes": level.axes}
+    return ArrayNode(path, zarray, attrs, layout.table, grid=layout.grid)
+
+
+def _check_pages(level, keyframe) -> None:
+    """Every page of a level must be stored as its keyframe says: tifffile reads TiffFrames
+    as their keyframe, but whole pages may differ."""
+    keys = ("compression", "predictor", "planarconfig", "photometric", "fillorder",
+            "jpegtables", "chunks", "shape", "dtype")
+    from tifffile import TiffPage
+
+    for page in level.pages:
+        if page is keyframe or not isinstance(page, TiffPage):
+            continue
+        for key in keys:
+            if getattr(page, key) != getattr(keyframe, key):
+                raise Refused(f"TIFF pages of one series stored differently (page "
+                              f"{page.index}'s {key} is {getattr(page, key)!r}, page "
+                              f"{keyframe.index}'s {getattr(keyframe, key)!r})")
+
+
+class _Sources:
+    """The file each page lies in, as a source of the index: the container itself, or
+    another file of a multi-file OME-TIFF (added when first met)."""
+
+    def __init__(self, tif, container: Container, index: Index, engine: ReadEngine,
+                 options: ScanOptions) -> None:
+        self.index, self.engine, self.options = index, engine, options
+        self.found: dict[int, tuple[int, int]] = {
+            id(tif): (container.source_id, options.file_size)}
+
+    def of(self, page) -> tuple[int, int]:
+        """(source id, size in bytes) of the file ``page`` lies in."""
+        parent = page.parent
+        if id(parent) not in self.found:
+            path = parent.filehandle.path
+            info = self.engine.info_sync(path)
+            url = path
+            if self.options.url:
+                url = f"{self.options.url.rsplit('/', 1)[0]}/{os.path.basename(path)}"
+            source = Source(url, info.size, info.etag, info.last_modified)
+            self.found[id(parent)] = (self.index.add_source(source), info.size)
+        return self.found[id(parent)]
+
+
+def _ome_dict(tif) -> dict | None:
+    if not (tif.is_ome and tif.ome_metadata):
+        return None
+    from tifffile import xml2dict
+
+    try:
+        return xml2dict(tif.ome_metadata)
+    except Exception:  # noqa: BLE001 - OME-XML tifffile cannot parse: no physical sizes
+        return None
+
+
+def _raise_if_broken(notes: list[str], name: str) -> None:
+    for note in notes:
+        if any(word.lower() in note.lower() for word in _BROKEN):
+            raise ContainerError(f"{name}: TIFF structure damaged: tifffile reports {note!r}")
+
+
+@contextlib.contextmanager
+def _logged(name: str) -> Iterator[list[str]]:
+    """tifffile's warnings while the block runs, as notes."""
+    notes: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            notes.append(f"tifffile: {record.getMessage()}")
+
+    logger = logging.getLogger("tifffile")
+    handler = _Collect(logging.WARNING)
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield notes
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _tifffile():
+    try:
+        import tifffile
+    except ImportError:
+        raise RefindexError("scanning TIFF files needs tifffile: pip install "
+                            "'refindex[tiff]'") from None
+    return tifffile
