@@ -5,7 +5,8 @@ Each row of a TIFF strip or tile is predicted on its own, so the decoder must kn
 width and samples per pixel; the number of rows it takes from the chunk (the last strip of an
 image is shorter than the others). tifffile unpredicts values in native byte order; so does
 this codec, which then gives the values back in the file's byte order (``dtype``), the array's
-dtype. imagecodecs' own ``Delta`` / ``Floatpred`` codecs need the chunk's whole shape, which
+dtype. (The floating-point predictor's byte planes are read as native values, as tifffile
+reads them.) imagecodecs' own ``Delta`` / ``Floatpred`` codecs need the chunk's whole shape, which
 a short last strip does not have.
 """
 
@@ -48,9 +49,12 @@ class TiffPredictorCodec(Codec):
         if not row or len(raw) % row:
             raise ValueError(f"a TIFF strip or tile of {len(raw)} bytes is not whole rows of "
                              f"{self.width} × {self.samples} values of {dtype.str}")
-        values = raw.view(dtype).reshape(-1, self.width, self.samples)
-        native = values.astype(dtype.newbyteorder("="))
         name, dist = _PREDICTORS[self.predictor]
+        if name == "floatpred_decode":  # its byte planes are in no byte order: read as native
+            native = raw.view(dtype.newbyteorder("=")).reshape(-1, self.width, self.samples).copy()
+        else:
+            values = raw.view(dtype).reshape(-1, self.width, self.samples)
+            native = values.astype(dtype.newbyteorder("="))
         native = getattr(require("TIFF predictors"), name)(native, axis=-2, dist=dist, out=native)
         result = np.ascontiguousarray(native.astype(dtype, copy=False)).view("u1").reshape(-1)
         return ndarray_copy(result, out) if out is not None else result
@@ -60,5 +64,7 @@ class TiffPredictorCodec(Codec):
         values = ensure_contiguous_ndarray(buf).view(dtype).reshape(-1, self.width, self.samples)
         name, dist = _PREDICTORS[self.predictor]
         encode = getattr(require("TIFF predictors"), name.replace("decode", "encode"))
-        native = encode(values.astype(dtype.newbyteorder("=")), axis=-2, dist=dist)
-        return np.ascontiguousarray(native.astype(dtype)).tobytes()
+        encoded = encode(values.astype(dtype.newbyteorder("=")), axis=-2, dist=dist)
+        if name == "floatpred_decode":
+            return np.ascontiguousarray(encoded).tobytes()
+        return np.ascontiguousarray(encoded.astype(dtype)).tobytes()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import struct
 from collections.abc import Iterator
 
 import numpy as np
@@ -33,8 +34,8 @@ TIFF_MAGICS = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
 
 # tifffile logs what it skips in a damaged file instead of raising: these say the structure
 # itself is broken, and an index of what was left would silently miss pages.
-_BROKEN = ("invalid page offset", "circular", "truncated", "corrupted", "invalid tag",
-           "invalid IFD", "IFD", "out of bounds")
+_BROKEN = ("invalid offset", "invalid page offset", "circular", "truncat", "corrupt",
+           "invalid tag", "IFD", "out of bounds", "beyond end", "not a TIFF")
 _HINT = "convert it (e.g. with tifffile) to a layout and compression refindex references"
 
 
@@ -55,7 +56,8 @@ def scan_tiff(container: Container, index: Index, engine: ReadEngine, options: S
     with _logged(name) as notes:
         try:
             tif = tifffile.TiffFile(container.fileobj, _multifile=not container.remote)
-        except (tifffile.TiffFileError, ValueError, OSError, EOFError, IndexError) as exc:
+        except (tifffile.TiffFileError, ValueError, OSError, EOFError, IndexError,
+                struct.error) as exc:
             raise ContainerError(f"{name}: not a readable TIFF file: {exc}") from None
         with tif:
             _scan_file(tif, container, index, engine, options, progress, notes)
@@ -77,6 +79,7 @@ def _scan_file(tif, container: Container, index: Index, engine: ReadEngine,
     if len(all_series) > 1:
         index.groups[""]["bioformats2raw.layout"] = 3
     sources = _Sources(tif, container, index, engine, options)
+    elsewhere = container.remote and _names_other_files(tif)
     for number, series in enumerate(all_series):
         group = "" if len(all_series) == 1 else str(number)
         if group:
@@ -86,6 +89,9 @@ def _scan_file(tif, container: Container, index: Index, engine: ReadEngine,
         for level_number, level in enumerate(series.levels):
             path = f"{group}/{level_number}" if group else str(level_number)
             try:
+                if elsewhere:
+                    raise Refused("a multi-file OME-TIFF read remotely (tifffile finds the "
+                                  "other files of the dataset only on a local file system)")
                 node = _array(tif, level, path, base, level_number, sources, name)
             except Refused as refused:
                 leave_out(index, path, UnsupportedFeatureError(name, path, str(refused), _HINT),
@@ -164,6 +170,22 @@ class _Sources:
             source = Source(url, info.size, info.etag, info.last_modified)
             self.found[id(parent)] = (self.index.add_source(source), info.size)
         return self.found[id(parent)]
+
+
+def _names_other_files(tif) -> bool:
+    """Whether the OME-XML puts planes in other files (a ``TiffData`` whose ``UUID`` is not
+    this file's)."""
+    if not (tif.is_ome and tif.ome_metadata):
+        return False
+    from xml.etree import ElementTree
+
+    try:
+        root = ElementTree.fromstring(tif.ome_metadata)
+    except ElementTree.ParseError:
+        return False
+    own = root.get("UUID")
+    return any(element.tag.endswith("}UUID") and (element.text or "").strip() != own
+               for element in root.iter())
 
 
 def _ome_dict(tif) -> dict | None:
