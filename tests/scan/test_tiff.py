@@ -7,6 +7,8 @@ ContainerErrors naming the file and the problem; a remote scan reads only header
 
 from __future__ import annotations
 
+import base64
+
 import imagecodecs
 import numpy as np
 import pytest
@@ -160,6 +162,18 @@ def test_jpeg_with_shared_tables_decodes_as_tifffile_does(photometric, tile, tmp
     with tifffile.TiffFile(path) as tif:
         assert (codec["tables"] is not None) == (tif.pages[0].jpegtables is not None)
     assert codec["id"] == "refindex.tiff_jpeg"
+    assert_reads_like_tifffile(path, scan_to_sidecar(path, tmp_path))
+
+
+def test_jpeg_tiles_without_their_own_tables_decode_with_the_shared_jpegtables(tmp_path):
+    path = tifffiles.jpeg_with_shared_tables(tmp_path / "svs.tif", tifffiles.image((40, 50)),
+                                             (16, 16))
+    with tifffile.TiffFile(path) as tif:
+        tables, offset, count = (tif.pages[0].jpegtables, tif.pages[0].dataoffsets[0],
+                                 tif.pages[0].databytecounts[0])
+    assert tables and b"\xff\xdb" not in path.read_bytes()[offset:offset + count]  # no DQT
+    codec = scan(path).index.arrays["0"].zarray["compressor"]
+    assert base64.b64decode(codec["tables"]) == tables
     assert_reads_like_tifffile(path, scan_to_sidecar(path, tmp_path))
 
 

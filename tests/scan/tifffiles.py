@@ -91,3 +91,41 @@ def multi_file_ome(folder: Path, data: np.ndarray, name: str = "mf") -> list[Pat
         paths.append(folder / files[i])
         tifffile.imwrite(paths[-1], data[i], description=xml, metadata=None)
     return paths
+
+
+def _segments(stream: bytes) -> list[bytes]:
+    """The marker segments of a JPEG stream up to its scan (start of scan and entropy-coded
+    data as the last one)."""
+    parts, at = [], 2
+    while at < len(stream):
+        marker = stream[at + 1]
+        if marker == 0xDA:  # start of scan: the rest is the image
+            parts.append(stream[at:])
+            break
+        length = int.from_bytes(stream[at + 2:at + 4], "big")
+        parts.append(stream[at:at + 2 + length])
+        at += 2 + length
+    return parts
+
+
+def jpeg_with_shared_tables(path: Path, data: np.ndarray, tile: tuple[int, int]) -> Path:
+    """Grey ``data`` (y, x) as JPEG tiles whose quantisation and Huffman tables sit once in
+    the JPEGTables tag (as Aperio SVS and libtiff write them), each tile an abbreviated
+    stream without them."""
+    import imagecodecs
+
+    ny, nx = tile
+    padded = np.zeros((-(-data.shape[0] // ny) * ny, -(-data.shape[1] // nx) * nx), data.dtype)
+    padded[:data.shape[0], :data.shape[1]] = data
+    tables, tiles = None, []
+    for y in range(0, padded.shape[0], ny):
+        for x in range(0, padded.shape[1], nx):
+            parts = _segments(imagecodecs.jpeg8_encode(padded[y:y + ny, x:x + nx], level=90))
+            shared = [p for p in parts if p[1] in (0xDB, 0xC4)]  # DQT, DHT
+            tables = tables or b"\xff\xd8" + b"".join(shared) + b"\xff\xd9"
+            tiles.append(b"\xff\xd8" + b"".join(p for p in parts if p[1] not in (0xDB, 0xC4,
+                                                                             0xE0)))
+    tifffile.imwrite(path, iter(tiles), shape=data.shape, dtype=data.dtype, tile=tile,
+                     compression="jpeg", photometric="minisblack",
+                     extratags=[(347, 7, len(tables), tables, True)])
+    return path
