@@ -15,8 +15,12 @@ _STREAMS = {
     8: {"id": "zlib"},  # Adobe deflate
     32946: {"id": "zlib"},  # deflate
     5: {"id": "imagecodecs_lzw"},
+    50013: {"id": "zlib"},  # deflate (PixTIFF)
     32773: {"id": "imagecodecs_packbits"},
     50000: {"id": "zstd"},
+    34926: {"id": "zstd"},
+    34925: {"id": "imagecodecs_lzma"},
+    34887: {"id": "imagecodecs_lerc"},
 }
 # Image compressions: their decoders give values in native byte order; predictors do not apply
 # (tifffile ignores them, as libtiff does).
@@ -25,6 +29,11 @@ _IMAGES = {
     33003: {"id": "imagecodecs_jpeg2k"},  # Aperio JPEG 2000 YCbCr
     33005: {"id": "imagecodecs_jpeg2k"},  # Aperio JPEG 2000 RGB
     34712: {"id": "imagecodecs_jpeg2k"},
+    34933: {"id": "imagecodecs_png"},
+    50002: {"id": "imagecodecs_jpegxl"},
+    52546: {"id": "imagecodecs_jpegxl"},  # JPEG XL in DNG
+    22610: {"id": "imagecodecs_jpegxr"},
+    34934: {"id": "imagecodecs_jpegxr"},  # JPEG XR in ZIF
 }
 _JPEG = 7
 _PHOTOMETRIC_YCBCR = 6
