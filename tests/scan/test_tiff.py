@@ -104,6 +104,20 @@ def test_rgb_with_contiguous_or_separate_samples(planar, tile, tmp_path):
                                 else ("q", "y", "x", "s"))
 
 
+@pytest.mark.parametrize("nodata", [None, "-9999"])
+@pytest.mark.parametrize("tile", [None, (16, 16)], ids=["stripped", "tiled"])
+def test_empty_segments_read_as_the_nodata_value_or_zero(nodata, tile, tmp_path):
+    path = tifffiles.write(tmp_path / "e.tif", tifffiles.values("f4", (40, 40)), tile=tile,
+                           rowsperstrip=None if tile else 16, compression="zlib",
+                           extratags=[(42113, 2, None, nodata, True)] if nodata else None)
+    tifffiles.empty_segment(path, 1)
+    expected = tifffiles.read(path)
+    assert (expected == float(nodata or 0)).sum() >= 16 * 16
+    node = scan(path).index.arrays["0"]
+    assert node.chunks.source[1] == -1 and node.zarray["fill_value"] == float(nodata or 0)
+    assert_reads_like_tifffile(path, scan_to_sidecar(path, tmp_path))
+
+
 def test_a_file_is_tiff_by_its_content_not_its_name(tmp_path):
     path = tifffiles.write(tmp_path / "image.nc", tifffiles.values("u1", (8, 9)))
     assert_reads_like_tifffile(path, scan_to_sidecar(path, tmp_path))

@@ -129,3 +129,18 @@ def jpeg_with_shared_tables(path: Path, data: np.ndarray, tile: tuple[int, int])
                      compression="jpeg", photometric="minisblack",
                      extratags=[(347, 7, len(tables), tables, True)])
     return path
+
+
+def empty_segment(path: Path, segment: int) -> Path:
+    """Make strip or tile ``segment`` of the first page empty (offset and byte count 0), as
+    GDAL writes tiles that hold only its nodata value (sparse files)."""
+    with tifffile.TiffFile(path) as tif:
+        tags = tif.pages[0].tags
+        fields = [(tags[code].valueoffset, tags[code].dtype) for code in (324, 325)
+                  if code in tags] or [(tags[code].valueoffset, tags[code].dtype)
+                                       for code in (273, 279)]
+        order = "little" if tif.byteorder == "<" else "big"
+    for where, dtype in fields:
+        size = {3: 2, 4: 4, 16: 8}[int(dtype)]
+        patch(path, where + segment * size, (0).to_bytes(size, order))
+    return path
