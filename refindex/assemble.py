@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -25,6 +26,7 @@ from numcodecs.compat import ensure_ndarray_like
 from refindex.codecs.fast_zlib import fast_codecs
 from refindex.codecs.guarded import guarded_codecs
 from refindex.decode_pool import in_parallel
+from refindex.errors import ChunkDecodeError
 from refindex.grid import ChunkGrid
 from refindex.index import ABSENT, INLINE, ArrayNode, ChunkRef, Index, Source
 from refindex.io.requests import RangeRequest
@@ -89,6 +91,7 @@ class ChunkCodec:
         fill = metadata.fill_value
         self.fill_value = metadata.dtype.default_scalar() if fill is None else fill
         self.order = zarray.get("order") or "C"
+        self.array = array
 
     def decode(self, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
         """The chunk of ``shape`` (as stored, edge chunks padded) that ``data`` encodes."""
@@ -99,7 +102,12 @@ class ChunkCodec:
             buffer = codec.decode(buffer)
         array = ensure_ndarray_like(buffer)
         if self.dtype != object:
-            array = array.view(self.dtype)
+            expected = math.prod(shape) * self.dtype.itemsize
+            if array.nbytes != expected:  # a corrupt chunk of an irregular (unsized) grid
+                raise ChunkDecodeError(f"array {self.array!r}: a chunk of shape {shape} "
+                                       f"decoded to {array.nbytes} bytes, not {expected}: "
+                                       "the source or the sidecar is corrupt")
+            array = array.reshape(-1).view("u1").view(self.dtype)
         return array.reshape(shape, order=self.order)
 
     def filled(self, shape: tuple[int, ...]) -> np.ndarray:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import struct
 from collections.abc import Iterator
 
 import numpy as np
@@ -35,7 +34,7 @@ TIFF_MAGICS = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
 # tifffile logs what it skips in a damaged file instead of raising: these say the structure
 # itself is broken, and an index of what was left would silently miss pages.
 _BROKEN = ("invalid offset", "invalid page offset", "circular", "truncat", "corrupt",
-           "invalid tag", "IFD", "out of bounds", "beyond end", "not a TIFF")
+           "invalid IFD", "out of bounds", "beyond end", "not a TIFF")
 _HINT = "convert it (e.g. with tifffile) to a layout and compression refindex references"
 
 
@@ -56,8 +55,9 @@ def scan_tiff(container: Container, index: Index, engine: ReadEngine, options: S
     with _logged(name) as notes:
         try:
             tif = tifffile.TiffFile(container.fileobj, _multifile=not container.remote)
-        except (tifffile.TiffFileError, ValueError, OSError, EOFError, IndexError,
-                struct.error) as exc:
+        except RefindexError:
+            raise
+        except Exception as exc:  # tifffile raises what its parsing meets  # noqa: BLE001
             raise ContainerError(f"{name}: not a readable TIFF file: {exc}") from None
         with tif:
             _scan_file(tif, container, index, engine, options, progress, notes)
@@ -68,6 +68,10 @@ def _scan_file(tif, container: Container, index: Index, engine: ReadEngine,
                options: ScanOptions, progress: Progress | None, notes: list[str]) -> None:
     name = container.url
     try:
+        # Index every IFD first: tifffile finds loops in the chain here (and says so), while
+        # walking pages for series could follow a loop for ever.
+        len(tif.pages)
+        _raise_if_broken(notes, name)
         all_series = list(tif.series)
         ome = _ome_dict(tif)
     except RefindexError:
@@ -97,6 +101,12 @@ def _scan_file(tif, container: Container, index: Index, engine: ReadEngine,
                 leave_out(index, path, UnsupportedFeatureError(name, path, str(refused), _HINT),
                           options)
                 continue
+            except RefindexError:
+                raise
+            except Exception as exc:  # tifffile parses tags lazily  # noqa: BLE001
+                raise ContainerError(f"{name}: TIFF series {number}, level {level_number}: "
+                                     f"tifffile cannot read its pages ({type(exc).__name__}: "
+                                     f"{exc})") from None
             index.arrays[path] = node
             done.append((str(level_number), tuple(node.zarray["shape"])))
             if progress:
