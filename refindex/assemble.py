@@ -196,7 +196,7 @@ class RegionRead:
     def __init__(self, node: ArrayNode, region: tuple[slice, ...],
                  cache: DecodedChunks | None = None, codec: ChunkCodec | None = None) -> None:
         self.node, self.region, self.cache = node, region, cache
-        self.codec = codec or codec_for(node.zarray)
+        self.codec = codec or codec_for(node.zarray, array=node.path)
         self.grid = node.chunk_grid
         self.pieces = pieces_of(self.grid, region)
         self.refs = {piece.flat: node.chunks.get(piece.flat) for piece in self.pieces}

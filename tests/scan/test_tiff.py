@@ -18,7 +18,7 @@ import xarray as xr
 import zarr
 
 import refindex
-from refindex.errors import ContainerError, UnsupportedFeatureError
+from refindex.errors import ChunkDecodeError, ContainerError, UnsupportedFeatureError
 from refindex.io import ReadOptions
 from refindex.scan import ScanOptions, scan
 from tests.roundtrip import scan_to_sidecar
@@ -323,6 +323,41 @@ def test_a_damaged_header_or_ifd_chain_is_a_container_error(damage, tmp_path):
     with pytest.raises(ContainerError) as caught:
         scan(path)
     assert str(path) in str(caught.value)
+
+
+def test_an_ifd_loop_behind_a_pyramid_is_found_before_tifffile_walks_it(tmp_path):
+    """Found by the fuzzer: the second IFD emptied (no tags), its next-IFD offset pointing at
+    the first, and the OME-XML's offset past the end. tifffile notices the loop when indexing
+    pages, but its generic series (the OME-XML unreadable) after a pyramid of SubIFDs
+    followed it for ever."""
+    path = tmp_path / "loop.ome.tif"
+    data = tifffiles.values("u2", (24, 20))
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        tif.write(data, subifds=1, tile=(16, 16))
+        tif.write(data[::2, ::2], subfiletype=1, tile=(16, 16))
+        tif.write(tifffiles.values("u1", (5, 6)))
+    with tifffile.TiffFile(path) as tif:
+        second, description = tif.pages[1].offset, tif.pages[0].tags[270].offset
+    tifffiles.patch(path, description + 8, (10**6).to_bytes(4, "little"))
+    tifffiles.patch(path, second, (0).to_bytes(2, "little") + (8).to_bytes(4, "little"))
+    with pytest.raises(ContainerError, match="circular reference") as caught:
+        scan(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_short_strip_that_decodes_to_more_rows_is_a_chunk_decode_error(tmp_path):
+    """The last strip's offset pointed at the first strip: its LZW stream decodes to more
+    than the one row the strip holds, which refindex refuses rather than cutting."""
+    path = tifffiles.write(tmp_path / "s.tif", tifffiles.values("f4", (9, 11)),
+                           rowsperstrip=4, compression="lzw")
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages[0].tags[273]
+        first = tif.pages[0].dataoffsets[0]
+        size = 2 if tag.dtype == 3 else 4
+    tifffiles.patch(path, tag.valueoffset + 2 * size, first.to_bytes(size, "little"))
+    with pytest.raises(ChunkDecodeError, match=r"array '0': a chunk of shape \(1, 11\) "
+                       r"decoded to \d+ bytes, not 44"):
+        open_group(scan(path).index)["0"][...]
 
 
 # -- remote -----------------------------------------------------------------------------------
