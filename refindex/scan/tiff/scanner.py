@@ -19,7 +19,7 @@ import numpy as np
 
 from refindex.errors import ContainerError, RefindexError, UnsupportedFeatureError
 from refindex.index import ArrayNode, Index, Source
-from refindex.io import ReadEngine
+from refindex.io import ReadEngine, RemoteFile
 from refindex.scan.json_values import fill_to_json
 from refindex.scan.left_out import leave_out
 from refindex.scan.options import ScanOptions
@@ -27,6 +27,9 @@ from refindex.scan.protocol import Container, Progress
 from refindex.scan.tiff.attrs import file_attrs, level_dims, multiscales, physical_sizes
 from refindex.scan.tiff.compression import Refused, page_codecs
 from refindex.scan.tiff.layout import level_layout
+
+IFD_BLOCK = 64 * 1024
+"""Bytes per read of a remote TIFF's header and IFDs."""
 
 TIFF_MAGICS = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
 """Classic TIFF and BigTIFF (version 43), little- and big-endian."""
@@ -51,10 +54,34 @@ def scan_tiff(container: Container, index: Index, engine: ReadEngine, options: S
     if options.file_size is None:
         raise ValueError("scan_tiff needs options.file_size")
     tifffile = _tifffile()
+    fileobj = _ifd_reader(container, engine) if container.remote else container.fileobj
+    try:
+        return _scan_with(tifffile, fileobj, container, index, engine, options, progress)
+    finally:
+        if fileobj is not container.fileobj:  # the scan's cost is the container file's
+            container.fileobj.requests += fileobj.requests
+            container.fileobj.bytes_fetched += fileobj.bytes_fetched
+
+
+def _ifd_reader(container: Container, engine: ReadEngine) -> RemoteFile:
+    """The remote file read in blocks of IFD_BLOCK (IFDs are small and scattered through the
+    file: a block of the engine's size, 1 MiB, for each would fetch a large share of the
+    file), starting with the block the container sniff has already read."""
+    remote = container.fileobj
+    block = min(IFD_BLOCK, remote.size)
+    remote.seek(0)
+    first = remote.read(block)
+    remote.seek(0)
+    return RemoteFile(engine, remote.url, remote.size, etag=remote.etag, block_size=IFD_BLOCK,
+                      readahead_blocks=0, preloaded=first)
+
+
+def _scan_with(tifffile, fileobj, container: Container, index: Index, engine: ReadEngine,
+               options: ScanOptions, progress: Progress | None) -> list[str]:
     name = container.url
     with _logged(name) as notes:
         try:
-            tif = tifffile.TiffFile(container.fileobj, _multifile=not container.remote)
+            tif = tifffile.TiffFile(fileobj, _multifile=not container.remote)
         except RefindexError:
             raise
         except Exception as exc:  # tifffile raises what its parsing meets  # noqa: BLE001
