@@ -115,33 +115,42 @@ def _scan_file(tif, container: Container, index: Index, engine: ReadEngine,
         group = "" if len(all_series) == 1 else str(number)
         if group:
             index.groups[group] = {}
-        done = []
-        base = tuple(int(n) for n in series.levels[0].shape)
-        for level_number, level in enumerate(series.levels):
-            path = f"{group}/{level_number}" if group else str(level_number)
-            try:
-                if elsewhere:
-                    raise Refused("a multi-file OME-TIFF read remotely (tifffile finds the "
-                                  "other files of the dataset only on a local file system)")
-                node = _array(tif, level, path, base, level_number, sources, name)
-            except Refused as refused:
-                leave_out(index, path, UnsupportedFeatureError(name, path, str(refused), _HINT),
-                          options)
-                continue
-            except RefindexError:
-                raise
-            except Exception as exc:  # tifffile parses tags lazily  # noqa: BLE001
-                raise ContainerError(f"{name}: TIFF series {number}, level {level_number}: "
-                                     f"tifffile cannot read its pages ({type(exc).__name__}: "
-                                     f"{exc})") from None
-            index.arrays[path] = node
-            done.append((str(level_number), tuple(node.zarray["shape"])))
-            if progress:
-                progress(path, len(node.chunks))
+        done = _add_levels(tif, series, group, sources, elsewhere, index, options, progress,
+                           name)
         if done:
             index.groups[group]["multiscales"] = multiscales(
                 series.name or f"series {number}", series.levels[0].axes,
                 physical_sizes(ome, number), done)
+
+
+def _add_levels(tif, series, group: str, sources: _Sources, elsewhere: bool, index: Index,
+                options: ScanOptions, progress: Progress | None,
+                name: str) -> list[tuple[str, tuple[int, ...]]]:
+    """Add an array per level of ``series`` to ``group``, or leave it out by name; the
+    (path in the group, shape) of those added."""
+    done = []
+    base = tuple(int(n) for n in series.levels[0].shape)
+    for number, level in enumerate(series.levels):
+        path = f"{group}/{number}" if group else str(number)
+        try:
+            if elsewhere:
+                raise Refused("a multi-file OME-TIFF read remotely (tifffile finds the other "
+                              "files of the dataset only on a local file system)")
+            node = _array(tif, level, path, base, number, sources, name)
+        except Refused as refused:
+            leave_out(index, path, UnsupportedFeatureError(name, path, str(refused), _HINT),
+                      options)
+            continue
+        except RefindexError:
+            raise
+        except Exception as exc:  # tifffile parses tags lazily  # noqa: BLE001
+            raise ContainerError(f"{name}: TIFF array {path!r}: tifffile cannot read its "
+                                 f"pages ({type(exc).__name__}: {exc})") from None
+        index.arrays[path] = node
+        done.append((str(number), tuple(node.zarray["shape"])))
+        if progress:
+            progress(path, len(node.chunks))
+    return done
 
 
 def _array(tif, level, path: str, base: tuple[int, ...], number: int, sources: _Sources,
