@@ -384,6 +384,20 @@ def test_remote_scan_reads_only_headers_and_ifds_in_few_requests(s3_env, s3_buck
     assert_reads_like_tifffile(path, scan_to_sidecar(url, tmp_path))
 
 
+def test_a_remote_pyramids_subifds_are_fetched_in_one_batch(s3_env, s3_bucket, tmp_path):
+    """The IFD chain is read one page at a time (each names the next), but every page's
+    SubIFDs are known once the chain is: one batch for all of them, not a read each."""
+    path = tifffiles.pyramid(tmp_path / "p.ome.tif", tifffiles.values("u2", (12, 256, 256)),
+                             levels=3, tile=(64, 64), compression="zlib")
+    url = s3_env.upload(path, s3_bucket, path.name)
+    result = scan(url, read_options=ReadOptions.from_env().replace(block_size=64 * KiB))
+    assert sorted(result.index.arrays) == ["0", "1", "2"]
+    # HEAD, the sniff, 12 reads along the chain, then the blocks of the 24 SubIFDs in one
+    # batch (8 blocks here) rather than a read each.
+    assert result.requests <= 24, result.requests
+    assert_reads_like_tifffile(path, scan_to_sidecar(url, tmp_path), ("0", "1", "2"))
+
+
 def test_a_multi_file_ome_tiff_read_remotely_is_left_out(s3_env, s3_bucket, tmp_path):
     paths = tifffiles.multi_file_ome(tmp_path, tifffiles.values("u1", (3, 8, 9)))
     urls = [s3_env.upload(p, s3_bucket, p.name) for p in paths]

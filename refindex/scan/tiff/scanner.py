@@ -87,11 +87,11 @@ def _scan_with(tifffile, fileobj, container: Container, index: Index, engine: Re
         except Exception as exc:  # tifffile raises what its parsing meets  # noqa: BLE001
             raise ContainerError(f"{name}: not a readable TIFF file: {exc}") from None
         with tif:
-            _scan_file(tif, container, index, engine, options, progress, notes)
+            _scan_file(tif, fileobj, container, index, engine, options, progress, notes)
     return notes
 
 
-def _scan_file(tif, container: Container, index: Index, engine: ReadEngine,
+def _scan_file(tif, fileobj, container: Container, index: Index, engine: ReadEngine,
                options: ScanOptions, progress: Progress | None, notes: list[str]) -> None:
     name = container.url
     try:
@@ -99,6 +99,8 @@ def _scan_file(tif, container: Container, index: Index, engine: ReadEngine,
         # walking pages for series could follow a loop for ever.
         len(tif.pages)
         _raise_if_broken(notes, name)
+        if isinstance(fileobj, RemoteFile):
+            _prefetch_subifds(tif, fileobj)
         all_series = list(tif.series)
         ome = _ome_dict(tif)
     except RefindexError:
@@ -151,6 +153,15 @@ def _add_levels(tif, series, group: str, sources: _Sources, elsewhere: bool, ind
         if progress:
             progress(path, len(node.chunks))
     return done
+
+
+def _prefetch_subifds(tif, fileobj: RemoteFile) -> None:
+    """Fetch the blocks of every page's SubIFDs (pyramid levels) in one batch: tifffile
+    would read them one by one, a round trip each."""
+    if not tif.pages.first.subifds:
+        return
+    offsets = [offset for page in tif.pages for offset in (getattr(page, "subifds", None) or ())]
+    fileobj.prefetch((offset, IFD_BLOCK) for offset in offsets)
 
 
 def _array(tif, level, path: str, base: tuple[int, ...], number: int, sources: _Sources,
