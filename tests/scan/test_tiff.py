@@ -254,6 +254,14 @@ def test_a_multi_file_ome_tiff_is_one_array_over_its_files(tmp_path):
     assert_reads_like_tifffile(paths[2], scan_to_sidecar(paths[2], tmp_path))
 
 
+def test_the_other_files_of_a_dataset_are_named_beside_the_url_given(tmp_path):
+    paths = tifffiles.multi_file_ome(tmp_path, tifffiles.values("u1", (3, 8, 9)))
+    index = scan(paths[1], ScanOptions(url="s3://bucket/plate/mf1.ome.tif")).index
+    assert sorted(source.url for source in index.sources) == [
+        f"s3://bucket/plate/mf{i}.ome.tif" for i in range(3)]
+    assert [source.size for source in index.sources] == [paths[1].stat().st_size] * 3
+
+
 def test_a_missing_file_of_a_multi_file_ome_tiff_leaves_the_array_out(tmp_path):
     paths = tifffiles.multi_file_ome(tmp_path, tifffiles.values("u1", (3, 8, 9)))
     paths[1].unlink()
