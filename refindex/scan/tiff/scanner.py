@@ -30,6 +30,8 @@ from refindex.scan.tiff.layout import level_layout
 
 IFD_BLOCK = 64 * 1024
 """Bytes per read of a remote TIFF's header and IFDs."""
+PREFETCH_BATCHES = 8
+"""Batches at most in which a remote scan fetches the SubIFDs of all pages."""
 
 TIFF_MAGICS = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
 """Classic TIFF and BigTIFF (version 43), little- and big-endian."""
@@ -100,7 +102,7 @@ def _scan_file(tif, fileobj, container: Container, index: Index, engine: ReadEng
         len(tif.pages)
         _raise_if_broken(notes, name)
         if isinstance(fileobj, RemoteFile):
-            _prefetch_subifds(tif, fileobj)
+            _prefetch_subifds(tif, fileobj, engine.options.max_gap)
         all_series = list(tif.series)
         ome = _ome_dict(tif)
     except RefindexError:
@@ -155,13 +157,30 @@ def _add_levels(tif, series, group: str, sources: _Sources, elsewhere: bool, ind
     return done
 
 
-def _prefetch_subifds(tif, fileobj: RemoteFile) -> None:
-    """Fetch the blocks of every page's SubIFDs (pyramid levels) in one batch: tifffile
-    would read them one by one, a round trip each."""
+def _prefetch_subifds(tif, fileobj: RemoteFile, max_gap: int) -> None:
+    """Fetch the blocks of every page's SubIFDs (pyramid levels) in a few batches: tifffile
+    would read them one by one, a round trip each. The engine merges ranges up to
+    ``max_gap`` bytes apart into one read, which here would fetch the tiles between them
+    too (a pyramid's small levels lie a few hundred KB apart): so each batch holds blocks
+    that are adjacent or farther apart than that, in at most PREFETCH_BATCHES batches."""
     if not tif.pages.first.subifds:
         return
-    offsets = [offset for page in tif.pages for offset in (getattr(page, "subifds", None) or ())]
-    fileobj.prefetch((offset, IFD_BLOCK) for offset in offsets)
+    blocks = sorted({offset // fileobj.block_size for page in tif.pages
+                     for offset in (getattr(page, "subifds", None) or ())})
+    batches: list[list[int]] = []
+    for block in blocks:
+        for batch in batches:
+            gap = (block - batch[-1] - 1) * fileobj.block_size
+            if gap == 0 or gap > max_gap:
+                batch.append(block)
+                break
+        else:
+            if len(batches) < PREFETCH_BATCHES:
+                batches.append([block])
+            else:
+                batches[-1].append(block)
+    for batch in batches:
+        fileobj.prefetch((block * fileobj.block_size, 1) for block in batch)
 
 
 def _array(tif, level, path: str, base: tuple[int, ...], number: int, sources: _Sources,
