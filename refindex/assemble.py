@@ -103,11 +103,12 @@ class ChunkCodec:
         array = ensure_ndarray_like(buffer)
         if self.dtype != object:
             expected = math.prod(shape) * self.dtype.itemsize
-            if array.nbytes != expected:  # a corrupt chunk of an irregular (unsized) grid
+            if not array.dtype.hasobject and array.nbytes != expected:
+                # a corrupt chunk of an irregular (unsized) grid
                 raise ChunkDecodeError(f"array {self.array!r}: a chunk of shape {shape} "
                                        f"decoded to {array.nbytes} bytes, not {expected}: "
                                        "the source or the sidecar is corrupt")
-            array = array.reshape(-1).view("u1").view(self.dtype)
+            array = array.view(self.dtype)
         return array.reshape(shape, order=self.order)
 
     def filled(self, shape: tuple[int, ...]) -> np.ndarray:
