@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import threading
 import zlib
 from collections import OrderedDict
@@ -114,6 +115,12 @@ class ChunkCodec:
             buffer = codec.decode(buffer)
         array = ensure_ndarray_like(buffer)
         if self.dtype != object:
+            expected = math.prod(shape) * self.dtype.itemsize
+            if not array.dtype.hasobject and array.nbytes != expected:
+                # a corrupt chunk of an irregular (unsized) grid
+                raise ChunkDecodeError(f"array {self.array!r}: a chunk of shape {shape} "
+                                       f"decoded to {array.nbytes} bytes, not {expected}: "
+                                       "the source or the sidecar is corrupt")
             array = array.view(self.dtype)
         return array.reshape(shape, order=self.order)
 
@@ -249,7 +256,7 @@ class RegionRead:
                  cache: DecodedChunks | None = None, codec: ChunkCodec | None = None) -> None:
         self.node, self.region, self.cache = node, region, cache
         self.keep = True  # False: a bulk read, whose decoded chunks the cache does not keep
-        self.codec = codec or codec_for(node.zarray)
+        self.codec = codec or codec_for(node.zarray, array=node.path)
         self.grid = node.chunk_grid
         self.pieces = pieces_of(self.grid, region)
         self.refs = {piece.flat: node.chunks.get(piece.flat) for piece in self.pieces}

@@ -187,8 +187,8 @@ def test_installed_command_reports_an_error_in_one_line_and_exits_1(tmp_path):
     result = run_installed("scan", str(path), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: {path}: not an HDF5 or NetCDF4 file, nor NetCDF3, MRC, a DMR++ document or "
-        "a Zarr archive (no signature of any)"]
+        f"error: {path}: not an HDF5 or NetCDF4 file, nor NetCDF3, TIFF, MRC, a DMR++ document "
+        "or a Zarr archive (no signature of any)"]
     assert not list(tmp_path.glob("*.refs.json"))
 
 

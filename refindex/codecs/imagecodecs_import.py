@@ -5,6 +5,15 @@ from __future__ import annotations
 
 from refindex.errors import RefindexError
 
+IMAGECODECS_CODECS = {"imagecodecs_lzw": "Lzw", "imagecodecs_packbits": "Packbits",
+                      "imagecodecs_lzma": "Lzma", "imagecodecs_lerc": "Lerc",
+                      "imagecodecs_webp": "Webp", "imagecodecs_jpeg2k": "Jpeg2k",
+                      "imagecodecs_png": "Png", "imagecodecs_jpegxl": "Jpegxl",
+                      "imagecodecs_jpegxr": "Jpegxr"}
+"""imagecodecs' numcodecs codecs (id -> class in ``imagecodecs.numcodecs``) that sidecars of
+TIFF files name: ``refindex.codecs`` makes numcodecs load them from there when first asked,
+as ``pyproject.toml``'s entry points do for other readers."""
+
 
 def require(what: str):
     """The imagecodecs module, or a ``RefindexError`` saying that decoding ``what`` (e.g.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import BinaryIO
 
 from refindex.errors import SourceNotFoundError
@@ -128,6 +129,21 @@ class RemoteFile(io.RawIOBase):
         while filled < len(buffer):
             filled += self.readinto(view[filled:])
         return bytes(buffer)
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Fetch in one batch the blocks holding byte ranges ``(offset, length)`` that are not
+        cached, as far as the cache holds them: for a reader about to visit places it knows
+        (a TIFF's SubIFDs), which would otherwise cost a round trip each."""
+        self._check_open()
+        wanted: set[int] = set()
+        for offset, length in ranges:
+            end = min(offset + max(length, 1), self.size)
+            if 0 <= offset < end:
+                wanted.update(range(offset // self.block_size, (end - 1) // self.block_size + 1))
+        missing = sorted(wanted - self._blocks.keys())[:self._max_blocks]
+        if missing:
+            for index, block in self._fetch(missing).items():
+                self._remember(index, block)
 
     def close(self) -> None:
         self._blocks.clear()

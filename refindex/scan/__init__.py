@@ -32,6 +32,7 @@ from refindex.scan.mrc import looks_like_mrc, scan_mrc
 from refindex.scan.netcdf3 import scan_netcdf3
 from refindex.scan.options import ScanOptions
 from refindex.scan.protocol import Container, ContainerScanner, Progress
+from refindex.scan.tiff import looks_like_tiff, scan_tiff
 from refindex.scan.zarrstore import (
     ARCHIVE_KINDS,
     archive_kind,
@@ -84,14 +85,18 @@ def normalize_location(location: str | os.PathLike) -> str:
 
 
 def container_kind(head: bytes) -> str | None:
-    """``"hdf5"``, ``"netcdf3"`` or ``"mrc"`` from a container's first bytes, else None.
+    """``"hdf5"``, ``"netcdf3"``, ``"tiff"`` or ``"mrc"`` from a container's first bytes,
+    else None.
 
-    A NetCDF3 magic at byte 0 wins over an HDF5 signature further on (after a user block),
-    which could just as well be bytes of the NetCDF3 file's data. MRC has no magic at byte 0,
-    only ``MAP`` at byte 208: it is asked last, so no HDF5 or NetCDF3 file is taken for it
-    (the MRC scanner then checks the header's fields, naming any that is wrong)."""
+    A NetCDF3 or TIFF magic at byte 0 wins over an HDF5 signature further on (after a user
+    block), which could just as well be bytes of the NetCDF3 or TIFF file's data. MRC has no
+    magic at byte 0, only ``MAP`` at byte 208: it is asked last, so no HDF5, NetCDF3 or TIFF
+    file is taken for it (the MRC scanner then checks the header's fields, naming any that is
+    wrong)."""
     if head[:3] == NETCDF3_SIGNATURE and head[3:4] in (b"\x01", b"\x02", b"\x05"):
         return "netcdf3"
+    if looks_like_tiff(head):
+        return "tiff"
     for offset in _HDF5_SUPERBLOCK_OFFSETS:
         if head[offset:offset + len(HDF5_SIGNATURE)] == HDF5_SIGNATURE:
             return "hdf5"
@@ -148,8 +153,8 @@ def _scan(location: str | os.PathLike, options: ScanOptions, progress: Progress 
         if kind is None and zip_at_end(fileobj, info.size):
             kind = "zip"
         if kind is None:
-            raise ContainerError(f"{url}: not an HDF5 or NetCDF4 file, nor NetCDF3, MRC, a "
-                                 "DMR++ document or a Zarr archive (no signature of any)")
+            raise ContainerError(f"{url}: not an HDF5 or NetCDF4 file, nor NetCDF3, TIFF, MRC, "
+                                 "a DMR++ document or a Zarr archive (no signature of any)")
         source = Source(options.url or url, info.size, info.etag, info.last_modified)
         container = Container(fileobj, url, source, index.add_source(source), remote)
         skipped = _scanner(kind)(container, index, engine, options.replace(file_size=info.size),
@@ -206,4 +211,4 @@ def _scanner(kind: str) -> ContainerScanner:
     """The scanner of a container kind (``container_kind`` or ``archive_kind``)."""
     if kind in ARCHIVE_KINDS:
         return functools.partial(scan_archive, kind)
-    return {"netcdf3": scan_netcdf3, "mrc": scan_mrc}.get(kind, scan_hdf5)
+    return {"netcdf3": scan_netcdf3, "mrc": scan_mrc, "tiff": scan_tiff}.get(kind, scan_hdf5)

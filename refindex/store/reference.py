@@ -256,7 +256,7 @@ class ReferenceStore(Store):
         region = _retiled_region(node, coords)
         if region is None:
             return None
-        codec = codec_for(node.zarray)
+        codec = codec_for(node.zarray, array=node.path)
         data = await read_region(node, region, self._chunk_fetch(node),
                                  self.decoded, codec)
         if data is None:

@@ -4,8 +4,8 @@ store, and the values compared with what the format's own library reads from the
 The outcome is the worst of its steps:
 
 - ``other``: an exception that is not a ``RefindexError`` (a bug: fix it where it arises);
-- ``wrong``: refindex read values that differ from h5py's, netCDF4's, zarr's or mrcfile's
-  (a bug);
+- ``wrong``: refindex read values that differ from h5py's, netCDF4's, zarr's, mrcfile's or
+  tifffile's (a bug);
 - ``error``: refindex refused the mutant, or an array of it, with a ``RefindexError``;
 - ``unverified``: refindex read values, but no reference reader could read the mutant (or,
   for a sidecar, there is nothing to compare with: a mutated sidecar may point anywhere);
@@ -25,6 +25,7 @@ import h5py
 import mrcfile
 import netCDF4
 import numpy as np
+import tifffile
 import zarr
 
 from refindex.errors import RefindexError
@@ -110,7 +111,7 @@ def _reference_values(kind: str, mutant: Path, paths: set[str]) -> dict[str, np.
     """What the format's own library reads from ``mutant``, for the arrays it can read."""
     readers = {"hdf5": _h5py_values, "hdf5_latest": _h5py_values, "netcdf3": _netcdf4_values,
                "netcdf3_64bit": _netcdf4_values, "tar": _tar_values, "zip": _zip_values,
-               "zip_v3": _zip_values, "mrc": _mrcfile_values}
+               "zip_v3": _zip_values, "mrc": _mrcfile_values, "tiff": _tifffile_values}
     found: dict[str, np.ndarray] = {}
     with contextlib.suppress(Exception):  # a reference reader refusing the mutant: no oracle
         readers[kind](mutant, paths, found)
@@ -140,6 +141,29 @@ def _mrcfile_values(mutant: Path, paths: set[str], found: dict) -> None:
     with mrcfile.open(mutant) as mrc:  # not permissive: a stamp it does not know, no oracle
         if "data" in paths and mrc.data is not None:
             found["data"] = np.array(mrc.data)
+
+
+def _tifffile_values(mutant: Path, paths: set[str], found: dict) -> None:
+    """tifffile's read of each series and level (``level`` or ``series/level``), except where
+    a segment is half empty (an offset without a byte count or the reverse): tifffile 2026.3
+    then takes the segments around it for one contiguous run and reads the next segment's
+    bytes from the wrong place (refindex reads them where the IFD says)."""
+    with tifffile.TiffFile(mutant) as tif:
+        for path in paths:
+            series, level = (0, int(path)) if "/" not in path else map(int, path.split("/"))
+            try:
+                pages = tif.series[series].levels[level].pages
+                if any(_half_empty(page) for page in pages):
+                    continue
+                found[path] = tif.asarray(series=series, level=level)
+            except Exception:  # noqa: BLE001, S112
+                continue
+
+
+def _half_empty(page) -> bool:
+    offsets = np.asarray(page.dataoffsets)
+    counts = np.asarray(page.databytecounts)
+    return bool(((offsets == 0) != (counts == 0)).any())
 
 
 def _zarr_values(store, paths: set[str], found: dict) -> None:

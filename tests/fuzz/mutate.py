@@ -45,6 +45,8 @@ def metadata_regions(kind: str, data: bytes) -> list[tuple[int, int]]:
         return [(0, min(size, _netcdf3_header_end(data)))]
     if kind == "mrc":  # the header's fields (labels and the extended header are not parsed)
         return [(0, min(size, 224))]
+    if kind == "tiff":
+        return _tiff_regions(data)
     if kind == "tar":
         with tarfile.open(fileobj=BytesIO(data)) as archive:
             return [(m.offset, m.offset_data) for m in archive.getmembers()]
@@ -55,6 +57,23 @@ def metadata_regions(kind: str, data: bytes) -> list[tuple[int, int]]:
             start_dir = size - 22 - sum(46 + len(i.filename) for i in infos)
             return [*locals_, (max(0, start_dir), size)]
     return [(0, size)]
+
+
+def _tiff_regions(data: bytes) -> list[tuple[int, int]]:
+    """The header, every IFD (SubIFDs too) and the tag values stored outside them."""
+    import tifffile
+
+    regions = [(0, 16)]
+    with tifffile.TiffFile(BytesIO(data)) as tif:
+        pages = [*tif.pages]
+        pages += [level.keyframe for series in tif.series for level in series.levels]
+        entry = 20 if tif.is_bigtiff else 12
+        for page in pages:
+            regions.append((page.offset, page.offset + 16 + entry * len(page.tags)))
+            for tag in page.tags:
+                if tag.valuebytecount > (8 if tif.is_bigtiff else 4):
+                    regions.append((tag.valueoffset, tag.valueoffset + tag.valuebytecount))
+    return regions
 
 
 def _netcdf3_header_end(data: bytes) -> int:

@@ -1,7 +1,8 @@
 """The valid containers and sidecars the fuzzer mutates: small, so that most mutations land in
 metadata, and covering the layouts and codecs a scan meets most (chunked with gzip, shuffle and
 fletcher32, contiguous, compact, NetCDF3 fixed and record variables, Zarr v2 and v3 stores in
-tar and zip archives, an MRC volume stack with an extended header).
+tar and zip archives, an MRC volume stack with an extended header, an OME-TIFF pyramid of
+zlib tiles with a predictor and a page of short strips).
 
 ``build_seeds(directory)`` writes every seed once and returns ``{kind: path}`` (a directory
 for ``native_dir``); each kind's metadata regions (where mutations are aimed) are in
@@ -20,15 +21,16 @@ import h5py
 import mrcfile
 import netCDF4
 import numpy as np
+import tifffile
 import zarr
 
 from refindex.scan import scan
 from refindex.sidecar import write_index
 
 SEED_KINDS = ("hdf5", "hdf5_latest", "netcdf3", "netcdf3_64bit", "tar", "zip", "zip_v3",
-              "mrc", "native", "kerchunk", "native_dir")
-CONTAINER_KINDS = SEED_KINDS[:8]
-SIDECAR_KINDS = SEED_KINDS[8:]
+              "mrc", "tiff", "native", "kerchunk", "native_dir")
+CONTAINER_KINDS = SEED_KINDS[:9]
+SIDECAR_KINDS = SEED_KINDS[9:]
 
 
 def _values(shape: tuple[int, ...], dtype: str, seed: int) -> np.ndarray:
@@ -92,6 +94,19 @@ def mrc_file(path: Path) -> None:
         mrc.header.exttyp = b"FEI1"
 
 
+def tiff_file(path: Path) -> None:
+    """An OME-TIFF: a two-level pyramid (SubIFDs) of zlib tiles with horizontal differencing,
+    then a series of LZW strips whose rows per strip do not divide the height."""
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        data = _values((2, 24, 20), "<u2", 7)
+        tif.write(data, subifds=1, tile=(16, 16), compression="zlib", predictor=2,
+                  photometric="minisblack", metadata={"axes": "ZYX"})
+        tif.write(data[:, ::2, ::2], subfiletype=1, tile=(16, 16), compression="zlib",
+                  predictor=2, photometric="minisblack")
+        tif.write(_values((9, 11), "<f4", 8), rowsperstrip=4, compression="lzw",
+                  photometric="minisblack", metadata={"axes": "YX"})
+
+
 def zarr_store(path: Path, zarr_format: int) -> Path:
     """A small Zarr store: a compressed chunked array with edge chunks, an uncompressed one
     and, in v3, a sharded one."""
@@ -146,6 +161,7 @@ def build_seeds(directory: Path) -> dict[str, Path]:
     zip_of(directory / "v2.zarr", seeds["zip"])
     zip_of(zarr_store(directory / "v3.zarr", 3), seeds["zip_v3"])
     mrc_file(seeds["mrc"])
+    tiff_file(seeds["tiff"])
     os.utime(seeds["hdf5"], (MTIME, MTIME))
     index = scan(seeds["hdf5"]).index
     index.generator = {"name": "refindex", "scanned_at": "2023-11-14T22:13:20Z"}

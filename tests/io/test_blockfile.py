@@ -53,6 +53,24 @@ def test_blocks_are_aligned_and_cached(engine, http_server, payload):
     ]
 
 
+def test_prefetch_fetches_the_blocks_of_known_places_in_one_batch(engine, http_server,
+                                                                  payload):
+    remote = RemoteFile(engine, http_server.put("data.bin", payload), size=len(payload))
+    places = [(3 * BLOCK + 10, 100), (2 * BLOCK - 4, 8), (len(payload) - 3, 100), (7, 1)]
+    remote.prefetch(places)
+    fetched = remote.requests
+    blocks = {index for offset, length in places
+              for index in range(offset // BLOCK, (min(offset + length, len(payload)) - 1)
+                                 // BLOCK + 1)}
+    assert fetched == len(blocks) == 5  # blocks 0, 1, 2, 3 and the last (4)
+    for offset, length in places:
+        remote.seek(offset)
+        assert remote.read(length) == payload[offset:offset + length]
+    assert remote.requests == fetched
+    remote.prefetch([(7, 1), (len(payload) + 10, 5)])  # cached, and past the end: nothing
+    assert remote.requests == fetched
+
+
 def test_sequential_reads_fetch_ahead(http_server, payload):
     engine = ReadEngine(ReadOptions(block_size=BLOCK, readahead_blocks=2))
     remote = RemoteFile(engine, http_server.put("data.bin", payload), size=len(payload))

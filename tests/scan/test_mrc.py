@@ -162,7 +162,7 @@ def test_a_file_is_mrc_by_its_content_not_its_name(tmp_path):
     path = mrcfiles.write(tmp_path / "volume.h5", mrcfiles.values("f4", (2, 3, 4)))
     assert_reads_like_mrcfile(path, scan_to_sidecar(path, tmp_path), ["z", "y", "x"])
     (tmp_path / "not.mrc").write_bytes(bytes(2048))
-    with pytest.raises(ContainerError, match="not an HDF5 or NetCDF4 file, nor NetCDF3, MRC"):
+    with pytest.raises(ContainerError, match="not an HDF5 or NetCDF4 file, nor NetCDF3, TIFF, MRC"):
         scan(tmp_path / "not.mrc")
 
 
