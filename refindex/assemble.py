@@ -338,16 +338,19 @@ class RegionRead:
 # Stored bytes fetched at once by a region read: the next run is fetched while this one
 # decodes, so that at most two runs of compressed bytes are held beside the result.
 FETCH_RUN_BYTES = 32 * 1024 * 1024
+# Runs fetched ahead of the one decoding when the sources are remote (``read_region``).
+REMOTE_RUNS_AHEAD = 2
 
 
 async def read_region(node: ArrayNode, region: tuple[slice, ...], fetch: Fetch,
                       cache: DecodedChunks | None = None, codec: ChunkCodec | None = None,
-                      out: np.ndarray | None = None) -> np.ndarray | None:
+                      out: np.ndarray | None = None, ahead: int = 1) -> np.ndarray | None:
     """The elements of ``node`` in ``region`` (a slice of steps 1 per axis), into ``out``
     when given (see ``RegionRead.finish``); chunks are decoded off the event loop, large
-    regions in runs of ``FETCH_RUN_BYTES``, each decoded while the next is fetched. None
-    when every chunk it overlaps is absent and no ``out`` was given (readers see the fill
-    value)."""
+    regions in runs of ``FETCH_RUN_BYTES``, each decoded while the next ``ahead`` runs are
+    fetched (1 for local files; remote sources want more, so that the link never idles
+    between runs). None when every chunk it overlaps is absent and no ``out`` was given
+    (readers see the fill value)."""
     read = RegionRead(node, region, cache, codec)
     if out is None and read.empty:
         return None
@@ -358,21 +361,31 @@ async def read_region(node: ArrayNode, region: tuple[slice, ...], fetch: Fetch,
             return await asyncio.to_thread(read.finish, fetched, out)
         return read.finish(fetched, out)
     # A read of several runs is a bulk read: neither its stored bytes nor its decoded chunks
-    # go to the caches, which it would only flush (peak memory: the result and two runs).
+    # go to the caches, which it would only flush (peak memory: the result and 1 + ``ahead``
+    # runs of stored bytes).
     read.keep = False
     out = await asyncio.to_thread(read.start, out)
-    pending = asyncio.ensure_future(fetch(runs[0][1], runs[0][0], keep=False))
+    pending: list[asyncio.Future] = []
+
+    def fetch_next() -> None:
+        number = len(pending)
+        if number < len(runs):
+            flats, refs = runs[number]
+            pending.append(asyncio.ensure_future(fetch(refs, flats, keep=False)))
+
+    for _ in range(max(1, ahead)):
+        fetch_next()
     try:
         for i, (flats, _) in enumerate(runs):
-            stored = await pending
-            if i + 1 < len(runs):
-                pending = asyncio.ensure_future(fetch(runs[i + 1][1], runs[i + 1][0],
-                                                      keep=False))
+            stored = await pending[i]
+            pending[i] = None  # the run's bytes go with ``stored``
+            fetch_next()
             await asyncio.to_thread(read.place, flats, stored, out)
             del stored
     finally:
-        if not pending.done():
-            pending.cancel()
+        for future in pending:
+            if future is not None and not future.done():
+                future.cancel()
     return out
 
 

@@ -20,7 +20,13 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
-from refindex.assemble import DecodedChunks, chunk_request, codec_for, read_region
+from refindex.assemble import (
+    REMOTE_RUNS_AHEAD,
+    DecodedChunks,
+    chunk_request,
+    codec_for,
+    read_region,
+)
 from refindex.codecs.fast_zlib import fast_codecs
 from refindex.codecs.guarded import guarded_codecs
 from refindex.errors import (
@@ -284,7 +290,16 @@ class ReferenceStore(Store):
         codec = codec_for(node.zarray, sized=not node.irregular, array=path)
         cache = self.decoded if node.irregular else None
         out = np.empty(tuple(s.stop - s.start for s in region), codec.dtype)
-        return run_sync(read_region(node, region, self._chunk_fetch(node), cache, codec, out))
+        return run_sync(read_region(node, region, self._chunk_fetch(node), cache, codec, out,
+                                    ahead=self._runs_ahead))
+
+    @property
+    def _runs_ahead(self) -> int:
+        """Runs of a bulk region read fetched ahead of the one decoding: one for local files
+        (a read is a syscall), more when a source is remote (the link must not idle)."""
+        remote = any("://" in source.url and not source.url.lower().startswith("file://")
+                     for source in self.index.sources)
+        return REMOTE_RUNS_AHEAD if remote else 1
 
     def _chunk_fetch(self, node: ArrayNode):
         """A ``refindex.assemble.Fetch`` of ``node``'s stored chunks through this store's
