@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 from refindex.errors import SourceNotFoundError
 from refindex.io.engine import ReadEngine
+from refindex.io.loop import collections_paused
 from refindex.io.requests import RangeRequest
 from refindex.io.stats import format_bytes
 from refindex.io.urls import is_local, local_path
@@ -186,7 +187,8 @@ class RemoteFile(io.RawIOBase):
             )
             for index in indices
         ]
-        data = self.engine.read_sync(requests)
+        with collections_paused():  # h5py may be holding its lock while it waits here
+            data = self.engine.read_sync(requests)
         self.requests += len(requests)
         self.bytes_fetched += sum(len(block) for block in data)
         return dict(zip(indices, data, strict=True))

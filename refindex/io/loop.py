@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import gc
 import os
 import threading
 from collections.abc import Callable, Coroutine
@@ -36,6 +37,33 @@ def background_loop() -> asyncio.AbstractEventLoop:
 def at_shutdown(hook: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run ``hook()`` on the I/O loop when the interpreter exits (to close sessions cleanly)."""
     _shutdown_hooks.append(hook)
+
+
+_paused_lock = threading.Lock()
+_paused = 0  # callers inside ``collections_paused``
+_was_enabled = False
+
+
+@contextlib.contextmanager
+def collections_paused():
+    """No automatic garbage collection while the caller waits on the I/O loop holding a lock
+    other threads' finalizers need — h5py's, while h5py reads through a ``RemoteFile``: a
+    collection on the I/O thread that freed an h5py object would wait for that lock, and the
+    caller for the I/O thread, for ever. Nests and may be used by several threads at once;
+    the collector is as it was when the last one leaves."""
+    global _paused, _was_enabled
+    with _paused_lock:
+        if _paused == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _paused += 1
+    try:
+        yield
+    finally:
+        with _paused_lock:
+            _paused -= 1
+            if _paused == 0 and _was_enabled:
+                gc.enable()
 
 
 def run_sync(coroutine: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:

@@ -138,3 +138,65 @@ def test_open_container_gives_a_remote_file_for_urls(engine, http_server, payloa
 def test_open_container_of_missing_local_file_raises_not_found(engine, tmp_path):
     with pytest.raises(SourceNotFoundError, match="absent.h5"):
         open_container(str(tmp_path / "absent.h5"), engine)
+
+
+_COLLECTION_IN_THE_IO_THREAD = r'''
+import gc, sys
+import h5py
+import refindex
+from refindex.io import ReadOptions, blockfile, engine
+
+url = sys.argv[1]
+dataset = None  # an h5py object that the I/O thread makes garbage in a cycle
+armed = False  # set once h5py reads through the remote file, holding its lock
+original_readinto, original_read = blockfile.RemoteFile.readinto, engine.ReadEngine.read
+
+def readinto(self, buffer):
+    global armed
+    armed = armed or "h5py" in sys._getframe(1).f_code.co_filename  # called back by h5py
+    return original_readinto(self, buffer)
+
+async def read(self, requests, **kwargs):
+    global dataset
+    if armed and dataset is not None:
+        cycle = [dataset]
+        cycle.append(cycle)
+        dataset = None
+        del cycle  # garbage now: only a collection frees it ...
+        [[] for _ in range(100)]  # ... which these allocations start, in this thread
+        print("garbage made on the I/O thread while h5py waits")
+    return await original_read(self, requests, **kwargs)
+
+blockfile.RemoteFile.readinto, engine.ReadEngine.read = readinto, read
+with h5py.File(sys.argv[2], "r") as f:
+    dataset = f["x"]
+    gc.set_threshold(1, 1, 1)
+    result = refindex.scan(url, read_options=ReadOptions(block_size=4096, cache_size=0))
+print(sorted(result.index.arrays))
+'''
+
+
+def test_a_collection_on_the_io_thread_cannot_stop_a_remote_hdf5_scan(http_server, tmp_path):
+    # h5py holds its lock while it reads through RemoteFile, which waits for refindex's I/O
+    # thread; a garbage collection there that frees an h5py object (its finalizer takes the
+    # same lock) would wait for ever. No collection runs while h5py waits on the I/O thread.
+    import subprocess
+    import sys
+
+    import h5py
+    import numpy as np
+
+    path = tmp_path / "remote.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=np.arange(100_000), chunks=(1000,))
+        for i in range(50):
+            f.create_dataset(f"g{i}/v", data=np.arange(10))
+    url = http_server.put("gc.h5", path.read_bytes())
+    try:
+        done = subprocess.run([sys.executable, "-c", _COLLECTION_IN_THE_IO_THREAD, url,
+                               str(path)], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the scan hung: a collection on the I/O thread waited for h5py's lock")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "garbage made on the I/O thread" in done.stdout  # the trap was set
+    assert "'x'" in done.stdout
