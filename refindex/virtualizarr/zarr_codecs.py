@@ -65,8 +65,56 @@ class SperrH5(_NumcodecsBytesBytesCodec, codec_name="refindex.sperr_h5"):
     pass
 
 
+class TiffPredictor(_NumcodecsBytesBytesCodec, codec_name="refindex.tiff_predictor"):
+    pass
+
+
+class TiffJpeg(_NumcodecsBytesBytesCodec, codec_name="refindex.tiff_jpeg"):
+    pass
+
+
+# imagecodecs' own numcodecs codecs, which TIFF sidecars name and refindex registers for
+# numcodecs (imagecodecs declares neither numcodecs nor Zarr v3 entry points).
+class ImagecodecsLzw(_NumcodecsBytesBytesCodec, codec_name="imagecodecs_lzw"):
+    pass
+
+
+class ImagecodecsPackbits(_NumcodecsBytesBytesCodec, codec_name="imagecodecs_packbits"):
+    pass
+
+
+class ImagecodecsWebp(_NumcodecsBytesBytesCodec, codec_name="imagecodecs_webp"):
+    pass
+
+
+class ImagecodecsJpeg2k(_NumcodecsBytesBytesCodec, codec_name="imagecodecs_jpeg2k"):
+    pass
+
+
+class ImagecodecsJpegxl(_NumcodecsBytesBytesCodec, codec_name="imagecodecs_jpegxl"):
+    pass
+
+
+class ImagecodecsJpegxr(_NumcodecsBytesBytesCodec, codec_name="imagecodecs_jpegxr"):
+    pass
+
+
+class ImagecodecsPng(_NumcodecsBytesBytesCodec, codec_name="imagecodecs_png"):
+    pass
+
+
+class ImagecodecsLerc(_NumcodecsBytesBytesCodec, codec_name="imagecodecs_lerc"):
+    pass
+
+
+class ImagecodecsLzma(_NumcodecsBytesBytesCodec, codec_name="imagecodecs_lzma"):
+    pass
+
+
 CODECS = (Hdf5Pipeline, Lzf, FastZlib, Lz4H5, RawDeflate, BitshuffleH5, Blosc2H5, BloscH5,
-          ZfpH5, JpeglsH5, SperrH5)
+          ZfpH5, JpeglsH5, SperrH5, TiffPredictor, TiffJpeg, ImagecodecsLzw,
+          ImagecodecsPackbits, ImagecodecsWebp, ImagecodecsJpeg2k, ImagecodecsJpegxl,
+          ImagecodecsJpegxr, ImagecodecsPng, ImagecodecsLerc, ImagecodecsLzma)
 """Every wrapper; ``codec_name`` is the Zarr v3 name (``numcodecs.refindex.lzf``)."""
 
 for _codec in CODECS:

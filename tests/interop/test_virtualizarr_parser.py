@@ -236,6 +236,25 @@ def test_containers_recognised_by_content_need_nothing_of_the_parser(tmp_path):
                        mrcfiles.read(path))
 
 
+@pytest.mark.parametrize("compression, predictor", [("lzw", 2), ("packbits", None),
+                                                     ("deflate", 3)])
+def test_tiff_codecs_virtualize_through_their_zarr_v3_wrappers(tmp_path, compression,
+                                                               predictor):
+    # TIFF sidecars name imagecodecs' codecs and refindex.tiff_predictor: each has a Zarr v3
+    # name (numcodecs.imagecodecs_lzw, ...), so VirtualiZarr and Icechunk read them.
+    tifffile = pytest.importorskip("tifffile")
+    path = tmp_path / f"{compression}.tif"
+    dtype = "<f4" if predictor == 3 else "<u2"
+    data = (np.arange(40 * 48).reshape(40, 48) % 977).astype(dtype)
+    tifffile.imwrite(path, data, tile=(16, 16), compression=compression, predictor=predictor)
+    store = Parser()(url_of(path), local_registry())
+    vds = store.to_virtual_dataset()
+    name = next(iter(vds.data_vars))
+    assert_same_values(loaded(vds, store)[name].values, tifffile.imread(path))
+    assert_same_values(through_icechunk(vds, tmp_path, tmp_path)[name].values,
+                       tifffile.imread(path))
+
+
 def test_local_paths_with_spaces_and_accents(tmp_path):
     # VirtualiZarr gives the parser percent-encoded file URIs; its ManifestStore and kerchunk
     # writer read the path after file:// as it is, so the manifests hold it unencoded.
