@@ -10,8 +10,9 @@ opens sessions lazily in whichever process and event loop uses it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 from refindex.errors import FetchError, RefindexError, SourcePolicyError
@@ -120,16 +121,10 @@ class ReadEngine:
     async def info(self, url: str) -> ObjectInfo:
         """Size (bytes), ETag and last modification of ``url`` (HEAD, or stat for files)."""
         scheme = self._count_info(url)
-        try:
+        with self._failures_counted(scheme, url):
             if scheme == "file":
                 return await stat_local(url)
             return await self._http.head(url, scheme)
-        except SourcePolicyError as error:  # from the resolver: name the source too
-            self.stats.add(scheme, failures=1)
-            raise SourcePolicyError(f"{url}: {error}") from None
-        except RefindexError:
-            self.stats.add(scheme, failures=1)
-            raise
 
     async def read_with_identity(self, request: RangeRequest) -> tuple[bytes, ObjectInfo]:
         """The bytes of one range and its object's size, ETag and last modification from the
@@ -137,25 +132,32 @@ class ReadEngine:
         Neither cached nor merged with other reads."""
         _check_range(request)
         scheme = self._count_info(request.url)
-        try:
+        with self._failures_counted(scheme, request.url):
             if scheme == "file":
                 info = await stat_local(request.url)
                 async with self._resources.get().limit:
                     data = await read_local(request) if request.length else b""
             else:
                 data, info = await self._http.get_with_identity(request, scheme)
-        except SourcePolicyError as error:  # from the resolver: name the source too
-            self.stats.add(scheme, failures=1)
-            raise SourcePolicyError(f"{request.url}: {error}") from None
-        except RefindexError:
-            self.stats.add(scheme, failures=1)
-            raise
         self.stats.add(scheme, bytes_fetched=len(data))
         return data, info
 
     def read_with_identity_sync(self, request: RangeRequest) -> tuple[bytes, ObjectInfo]:
         """``read_with_identity`` from synchronous code."""
         return run_sync(self.read_with_identity(request))
+
+    @contextlib.contextmanager
+    def _failures_counted(self, scheme: str, url: str) -> Iterator[None]:
+        """Count a failed request of ``scheme``; a policy refusal (from the resolver) is
+        raised again naming ``url``."""
+        try:
+            yield
+        except SourcePolicyError as error:
+            self.stats.add(scheme, failures=1)
+            raise SourcePolicyError(f"{url}: {error}") from None
+        except RefindexError:
+            self.stats.add(scheme, failures=1)
+            raise
 
     def _count_info(self, url: str) -> str:
         check_sources(self.options, (url,))
@@ -374,18 +376,12 @@ class ReadEngine:
         self.stats.add(scheme, fetches=1)
         if request.length == 0:
             return b""
-        try:
+        with self._failures_counted(scheme, request.url):
             if scheme == "file":
                 async with self._resources.get().limit:
                     data = await read_local(request)
             else:
                 data = await self._http.get(request, scheme)
-        except SourcePolicyError as error:  # from the resolver: name the source too
-            self.stats.add(scheme, failures=1)
-            raise SourcePolicyError(f"{request.url}: {error}") from None
-        except RefindexError:
-            self.stats.add(scheme, failures=1)
-            raise
         self.stats.add(scheme, bytes_fetched=len(data))
         return data
 
