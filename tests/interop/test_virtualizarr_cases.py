@@ -4,6 +4,8 @@ through the ManifestStore, a kerchunk JSON and an Icechunk repository."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import h5py
 import hdf5plugin
 import netCDF4
@@ -128,19 +130,21 @@ def test_filters_and_cf_packing_round_trip(encoding, tmp_path):
     xr.testing.assert_identical(decoded.load(), xr.open_dataset(path, engine="h5netcdf"))
 
 
+def _filled_with_scale(f, data, fill) -> None:
+    """``data`` with ``_FillValue`` ``fill``, and a dimension scale of the same values."""
+    dset = f.create_dataset("data", data=data, chunks=True)
+    scale = f.create_dataset("dim_scale", data=data, chunks=True)
+    scale.make_scale()
+    dset.dims[0].attach_scale(scale)
+    dset.attrs["_FillValue"] = fill
+
+
 @pytest.mark.parametrize("fill", [-9999, -9999.0, np.nan, False], ids=str)
 def test_cf_fill_values_mask_as_h5netcdf_does(fill, tmp_path):
     data = {bool: np.array([True, False, False, True, True])}.get(
         type(fill), RNG.random(5) if isinstance(fill, float) else RNG.integers(0, 10, 5))
 
-    def build(f):
-        dset = f.create_dataset("data", data=data, chunks=True)
-        scale = f.create_dataset("dim_scale", data=data, chunks=True)
-        scale.make_scale()
-        dset.dims[0].attach_scale(scale)
-        dset.attrs["_FillValue"] = fill
-
-    path = _h5(tmp_path / "fill.nc", build)
+    path = _h5(tmp_path / "fill.nc", partial(_filled_with_scale, data=data, fill=fill))
     assert_round_trips(path, tmp_path)
     vds = open_virtual(path, loadable_variables=["data", "dim_scale"])
     expected = xr.open_dataset(path, engine="h5netcdf")
@@ -198,14 +202,7 @@ RECORD = np.dtype([("id", "i4"), ("temperature", "f4")])
     ((-9999, -9999.0), np.array([(1, 98.6), (2, 101.3)], dtype=RECORD)),
 ], ids=["bytes", "record"])
 def test_fill_values_of_bytes_and_records_open_unmasked(fill, data, tmp_path):
-    def build(f):
-        dset = f.create_dataset("data", data=data, chunks=True)
-        scale = f.create_dataset("dim_scale", data=data, chunks=True)
-        scale.make_scale()
-        dset.dims[0].attach_scale(scale)
-        dset.attrs["_FillValue"] = fill
-
-    path = _h5(tmp_path / "fill.nc", build)
+    path = _h5(tmp_path / "fill.nc", partial(_filled_with_scale, data=data, fill=fill))
     vds = assert_round_trips(path, tmp_path)
     assert "_FillValue" not in vds["data"].attrs
 
