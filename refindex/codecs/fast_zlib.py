@@ -24,6 +24,8 @@ import numpy as np
 from numcodecs.compat import ensure_contiguous_ndarray, ndarray_copy
 from numcodecs.zlib import Zlib
 
+from refindex.codecs import imagecodecs_import
+
 try:
     from zlib_ng import zlib_ng as inflater
 except ImportError:  # pragma: no cover - zlib-ng is a dependency; kept for odd platforms
@@ -32,30 +34,33 @@ _inflater = inflater
 
 
 def _libdeflate():
-    try:
-        import imagecodecs
+    if not imagecodecs_import.has("DEFLATE"):
+        return None
+    import imagecodecs
 
-        if imagecodecs.DEFLATE.available:
-            return imagecodecs.deflate_decode, imagecodecs.DeflateError
-    except (ImportError, AttributeError):
-        pass
-    return None
+    return imagecodecs.deflate_decode, imagecodecs.DeflateError
 
 
 _LIBDEFLATE = None  # (decode, error) once looked up; False when not there
 LIBDEFLATE_MIN_BYTES = 64 * 1024
 
 
+def inflates_in_place(nbytes: int) -> bool:
+    """Whether ``inflate_into`` a buffer of ``nbytes`` writes it directly (libdeflate), not a
+    copy of zlib-ng's output. Small chunks: libdeflate's per-call setup costs more than it
+    saves (4 KB: 13.6 us against zlib-ng's 11.4), and small buffers come from the heap
+    without page faults."""
+    global _LIBDEFLATE
+    if _LIBDEFLATE is None:
+        _LIBDEFLATE = _libdeflate() or False
+    return bool(_LIBDEFLATE) and nbytes >= LIBDEFLATE_MIN_BYTES
+
+
 def inflate_into(data, out: np.ndarray) -> np.ndarray:
     """The zlib stream ``data`` inflated into the uint8 buffer ``out``: the view of ``out`` it
     filled. ``zlib.error`` when the stream is corrupt, its checksum fails or it ends early;
     ``ValueError`` when it inflates to more than ``out`` holds (nothing beyond is written)."""
-    global _LIBDEFLATE
-    if _LIBDEFLATE is None:
-        _LIBDEFLATE = _libdeflate() or False
-    # Small chunks: libdeflate's per-call setup costs more than it saves (4 KB: 13.6 us
-    # against zlib-ng's 11.4), and small buffers come from the heap without page faults.
-    if _LIBDEFLATE and out.nbytes >= LIBDEFLATE_MIN_BYTES:
+    if inflates_in_place(out.nbytes):
         decode, error = _LIBDEFLATE
         try:
             return decode(data, out=out)
@@ -63,18 +68,26 @@ def inflate_into(data, out: np.ndarray) -> np.ndarray:
             if "INSUFFICIENT_SPACE" in str(exc):
                 raise ValueError(f"it inflates to more than {out.nbytes} bytes") from None
             raise zlib.error(f"invalid zlib stream ({exc})") from None
-    stream = _inflater.decompressobj()
-    try:
-        inflated = stream.decompress(ensure_contiguous_ndarray(data), out.nbytes + 1)
-    except _inflater.error as error:
-        raise zlib.error(str(error)) from None
-    if len(inflated) > out.nbytes:
-        raise ValueError(f"it inflates to more than {out.nbytes} bytes")
-    if not stream.eof:
-        raise zlib.error("incomplete or truncated stream")
+    inflated = bounded_inflate(data, out.nbytes)
     filled = out[:len(inflated)]
     filled[:] = np.frombuffer(inflated, dtype=np.uint8)
     return filled
+
+
+def bounded_inflate(data, limit: int, wbits: int = 15) -> bytes:
+    """A zlib (``wbits`` 15) or gzip (31) stream inflated by zlib-ng to at most ``limit``
+    bytes: ``ValueError`` beyond (a bomb stops at ``limit`` + 1), ``zlib.error`` when it is
+    corrupt or ends early (numcodecs' type, as ``refindex.zlib`` reports it)."""
+    stream = _inflater.decompressobj(wbits)
+    try:
+        inflated = stream.decompress(ensure_contiguous_ndarray(data), limit + 1)
+    except _inflater.error as error:
+        raise zlib.error(str(error)) from None
+    if len(inflated) > limit:
+        raise ValueError(f"it inflates to more than {limit} bytes")
+    if not stream.eof:
+        raise zlib.error("incomplete or truncated stream")
+    return inflated
 
 
 class FastZlib(Zlib):

@@ -14,14 +14,12 @@ other length. Sidecars never hold this codec: it exists only in the metadata a s
 
 from __future__ import annotations
 
-import zlib
-
 import numcodecs
 import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray
 
-from refindex.codecs.fast_zlib import inflate_into, inflater
+from refindex.codecs.fast_zlib import bounded_inflate, inflate_into, inflates_in_place
 from refindex.errors import ChunkDecodeError, UnsupportedFeatureError
 
 _INFLATE = {"zlib", "refindex.zlib", "gzip"}
@@ -116,25 +114,17 @@ def _nbytes(decoded) -> int | None:
 
 def _inflate(buf, name: str, limit: int, expected: int | None = None):
     """A zlib (or gzip) stream inflated to at most ``limit`` bytes: a bomb stops there. A zlib
-    stream of the ``expected`` size inflates into a buffer of that size (by libdeflate when
-    imagecodecs is installed: about twice as fast); otherwise, and for gzip, zlib-ng inflates
-    to at most ``limit`` + 1 bytes, as ``refindex.zlib`` does."""
+    stream of the ``expected`` size inflates straight into a buffer of that size when
+    libdeflate can (imagecodecs installed, a large chunk: about twice as fast); otherwise,
+    and for gzip, zlib-ng inflates to at most ``limit`` + 1 bytes, as ``refindex.zlib``
+    does."""
     data = ensure_contiguous_ndarray(buf)
-    if name != "gzip" and expected and 0 < expected <= limit:
+    if name != "gzip" and expected and expected <= limit and inflates_in_place(expected):
         try:
             return inflate_into(data, np.empty(expected, dtype=np.uint8))
         except ValueError:
             pass  # larger than expected: zlib-ng tells how much larger, within the limit
-    stream = inflater.decompressobj(31 if name == "gzip" else 15)
-    try:
-        out = stream.decompress(data, limit + 1)
-    except inflater.error as error:  # as refindex.zlib reports it: numcodecs' type
-        raise zlib.error(str(error)) from None
-    if len(out) > limit:
-        raise ValueError(f"it inflates to more than {limit} bytes")
-    if not stream.eof:
-        raise zlib.error("incomplete or truncated stream")
-    return out
+    return bounded_inflate(data, limit, 31 if name == "gzip" else 15)
 
 
 def _declared_size(name: str, buf) -> int | None:
