@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from functools import cached_property
@@ -293,12 +294,11 @@ class ReferenceStore(Store):
         return run_sync(read_region(node, region, self._chunk_fetch(node), cache, codec, out,
                                     ahead=self._runs_ahead))
 
-    @property
+    @functools.cached_property
     def _runs_ahead(self) -> int:
         """Runs of a bulk region read fetched ahead of the one decoding: one for local files
         (a read is a syscall), more when a source is remote (the link must not idle)."""
-        remote = any("://" in source.url and not source.url.lower().startswith("file://")
-                     for source in self.index.sources)
+        remote = not all(is_local(source.url) for source in self.index.sources)
         return REMOTE_RUNS_AHEAD if remote else 1
 
     def _chunk_fetch(self, node: ArrayNode):
